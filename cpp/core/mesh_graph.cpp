@@ -1,0 +1,2 @@
+// Placeholder translation unit; the implementation lands with its issue.
+#include "types.hpp"

@@ -1,0 +1,23 @@
+// Array types shared by the mitwin C++ core and its bindings.
+// Everything crossing the Python boundary is double / int64, row-major, C-contiguous.
+#pragma once
+
+#include <cstdint>
+
+#include <Eigen/Core>
+
+namespace mitwin {
+
+using Index = std::int64_t;
+
+using RowMatrixXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMatrixXi = Eigen::Matrix<Index, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMatrixX3d = Eigen::Matrix<double, Eigen::Dynamic, 3, Eigen::RowMajor>;
+using RowMatrixX4i = Eigen::Matrix<Index, Eigen::Dynamic, 4, Eigen::RowMajor>;
+using VectorXd = Eigen::VectorXd;
+using VectorXi = Eigen::Matrix<Index, Eigen::Dynamic, 1>;
+
+// Number of OpenMP threads to use: n_threads <= 0 means "all available".
+int resolve_threads(int n_threads);
+
+}  // namespace mitwin

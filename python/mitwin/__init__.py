@@ -1,0 +1,54 @@
+"""mitwin: cardiac digital twins of myocardial infarction.
+
+Anatomy (Cobiveco-style coordinates, fibres, AHA segments, electrodes, a virtual cohort),
+fast activation and pseudo-ECG simulation in C++, infarct scenarios, the simulation campaign,
+the QRS sensitivity analysis, and the dual-branch VAE that infers scar and border zone from
+the QRS and the anatomy.
+
+Public names are imported lazily, so that ``import mitwin`` is cheap and torch is only
+imported when the model is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._version import __version__
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # electrophysiology
+    "ActivationSolver": "mitwin.ep.activation",
+    "activation_times": "mitwin.ep.activation",
+    "LeadField": "mitwin.ep.ecg",
+    "ECG": "mitwin.ep.ecg",
+    "pseudo_ecg": "mitwin.ep.ecg",
+    "qrs_duration": "mitwin.ep.ecg",
+    "plot_ecg": "mitwin.ep.ecg_plot",
+    "simulate": "mitwin.ep.forward",
+    "Simulation": "mitwin.ep.forward",
+    # anatomy
+    "Heart": "mitwin.anatomy.heart",
+    "make_cohort": "mitwin.anatomy.cohort",
+    # infarcts
+    "Infarct": "mitwin.infarct",
+    "SCENARIOS": "mitwin.infarct",
+    # errors
+    "MitwinError": "mitwin.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mitwin' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,3 @@
+from mitwin.cli import main
+
+raise SystemExit(main())

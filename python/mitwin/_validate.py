@@ -1,0 +1,104 @@
+"""Input validation shared by every public function that hands arrays to the C++ core.
+
+Each helper returns a C-contiguous array of the dtype the core expects, or raises a
+ValueError (or a :class:`mitwin.errors.MeshError`) naming the argument, what was expected
+and what came.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import MeshError
+
+
+def _describe(a: Any) -> str:
+    arr = np.asarray(a)
+    return f"shape {arr.shape} dtype {arr.dtype}"
+
+
+def as_float_array(x: Any, name: str, shape: tuple[int | None, ...], *, finite: bool = True) -> np.ndarray:
+    """Return ``x`` as C-contiguous float64 of the given shape (None = any length)."""
+    try:
+        arr = np.ascontiguousarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: expected a float array of shape {_fmt(shape)}, got {type(x).__name__}") from exc
+    _check_shape(arr, name, shape, x)
+    if finite and not np.all(np.isfinite(arr)):
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise ValueError(f"{name}: expected finite values, got {bad} NaN/inf entries")
+    return arr
+
+
+def as_index_array(x: Any, name: str, shape: tuple[int | None, ...], *, upper: int | None = None) -> np.ndarray:
+    """Return ``x`` as C-contiguous int64 of the given shape, each entry in [0, upper)."""
+    arr = np.asarray(x)
+    if arr.size and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+        if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.mod(arr, 1) == 0):
+            raise ValueError(f"{name}: expected integer indices of shape {_fmt(shape)}, got {_describe(x)}")
+    arr = np.ascontiguousarray(arr, dtype=np.int64)
+    _check_shape(arr, name, shape, x)
+    if upper is not None and arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= upper:
+            raise ValueError(f"{name}: indices must lie in [0, {upper}), got values from {lo} to {hi}")
+    return arr
+
+
+def as_points(x: Any, name: str = "points") -> np.ndarray:
+    """(N, 3) float64 node coordinates in mm."""
+    arr = as_float_array(x, name, (None, 3))
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one point, got shape {arr.shape}")
+    return arr
+
+
+def as_tets(x: Any, n_points: int, name: str = "tets") -> np.ndarray:
+    """(M, 4) int64 tetrahedra, 0-based indices into the points."""
+    arr = as_index_array(x, name, (None, 4), upper=n_points)
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one tetrahedron, got shape {arr.shape}")
+    return arr
+
+
+def tet_signed_volumes(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
+    """Signed volume of each tet: positive when (p1-p0, p2-p0, p3-p0) is right-handed."""
+    p0 = points[tets[:, 0]]
+    e1 = points[tets[:, 1]] - p0
+    e2 = points[tets[:, 2]] - p0
+    e3 = points[tets[:, 3]] - p0
+    return np.einsum("ij,ij->i", np.cross(e1, e2), e3) / 6.0
+
+
+def check_tets(points: np.ndarray, tets: np.ndarray, name: str = "tets", *, allow_inverted: bool = False) -> np.ndarray:
+    """Raise MeshError on degenerate (zero-volume) or inverted tets; return the signed volumes.
+
+    A tet counts as degenerate when |volume| < 1e-12 * (mean edge length)**3 of the mesh.
+    """
+    vol = tet_signed_volumes(points, tets)
+    scale = float(np.mean(np.linalg.norm(points[tets[:, 1]] - points[tets[:, 0]], axis=1))) or 1.0
+    degenerate = np.abs(vol) < 1e-12 * scale**3
+    if np.any(degenerate):
+        idx = np.flatnonzero(degenerate)
+        raise MeshError(f"{name}: {idx.size} degenerate (zero-volume) tetrahedra, the first at index {int(idx[0])}")
+    if not allow_inverted:
+        inverted = vol < 0
+        if np.any(inverted) and not np.all(inverted):
+            idx = np.flatnonzero(inverted)
+            raise MeshError(
+                f"{name}: {idx.size} of {tets.shape[0]} tetrahedra are inverted (negative volume), "
+                f"the first at index {int(idx[0])}; fix their node order"
+            )
+    return vol
+
+
+def _fmt(shape: tuple[int | None, ...]) -> str:
+    return "(" + ", ".join("N" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _check_shape(arr: np.ndarray, name: str, shape: tuple[int | None, ...], original: Any) -> None:
+    ok = arr.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, arr.shape))
+    if not ok:
+        raise ValueError(f"{name}: expected shape {_fmt(shape)}, got {_describe(original)}")

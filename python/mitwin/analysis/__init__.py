@@ -1,0 +1,1 @@
+"""Sensitivity analysis of the QRS: DTW, biomarkers, figures."""

@@ -1,0 +1,158 @@
+"""The ``mitwin`` command line: one entry point, one subcommand per stage of the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._version import __version__
+
+
+def _cmd_cohort(args: argparse.Namespace) -> int:
+    from .anatomy.cohort import make_cohort
+
+    paths = make_cohort(n=args.n, seed=args.seed, out=args.out, resolution_mm=args.resolution, progress=True)
+    print(f"{len(paths)} subjects in {args.out}")
+    return 0
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from .infarct import scenario_table
+
+    print(scenario_table(reference=args.reference, extra=args.extra))
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .data.campaign import run_campaign
+
+    out = run_campaign(
+        args.cohort, args.out, subjects=args.subjects, n_workers=args.workers,
+        scheduler=args.scheduler, scenarios_file=args.scenarios, method=args.method, progress=True,
+    )
+    print(f"dataset: {out}")
+    return 0
+
+
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    from .analysis.sensitivity import run_sensitivity
+
+    report = run_sensitivity(args.dataset, args.out, apical_sizes=args.apical_sizes, progress=True)
+    print(f"report: {report}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .model.train import train
+
+    run = train(args.dataset, args.out, preset=args.preset, epochs=args.epochs, seed=args.seed,
+                device=args.device, progress=True)
+    print(f"run: {run}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .model.evaluate import evaluate
+
+    table = evaluate(args.run, args.dataset, progress=True)
+    print(table)
+    return 0
+
+
+def _cmd_infer(args: argparse.Namespace) -> int:
+    from .model.infer import infer
+
+    summary = infer(args.run, heart=args.heart, qrs=args.qrs, out=args.out)
+    print(summary)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, size=args.size)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mitwin", description="Cardiac digital twins of myocardial infarction.")
+    parser.add_argument("--version", action="version", version=f"mitwin {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("cohort", help="build (or reuse) a virtual cohort of biventricular meshes")
+    p.add_argument("--n", type=int, default=5, help="number of subjects (default 5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("cohort"))
+    p.add_argument("--resolution", type=float, default=None, help="target edge length in mm")
+    p.set_defaults(func=_cmd_cohort)
+
+    p = sub.add_parser("scenarios", help="print the infarct scenario table")
+    p.add_argument("--reference", type=Path, default=None, help="a subject (.vtu) to report scar/BZ volumes on")
+    p.add_argument("--extra", type=Path, default=None, help="a JSON file of user scenarios to add")
+    p.set_defaults(func=_cmd_scenarios)
+
+    p = sub.add_parser("simulate", help="simulate cohort x (baseline + scenarios) into an HDF5 dataset")
+    p.add_argument("--cohort", type=Path, required=True)
+    p.add_argument("--out", type=Path, default=Path("dataset.h5"))
+    p.add_argument("--subjects", type=int, default=None, help="only the first N subjects")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores)")
+    p.add_argument("--scheduler", default=None, help="dask.distributed scheduler address, e.g. tcp://host:8786")
+    p.add_argument("--scenarios", type=Path, default=None, help="JSON file of scenarios instead of the paper's")
+    p.add_argument("--method", choices=("eikonal", "dijkstra"), default="eikonal")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("sensitivity", help="DTW, QRS biomarkers and figures from a dataset")
+    p.add_argument("dataset", type=Path)
+    p.add_argument("--out", type=Path, default=Path("sensitivity"))
+    p.add_argument("--apical-sizes", action="store_true", help="also run the shrinking apical MI experiment")
+    p.set_defaults(func=_cmd_sensitivity)
+
+    p = sub.add_parser("train", help="train the dual-branch VAE + inference model")
+    p.add_argument("dataset", type=Path)
+    p.add_argument("--out", type=Path, default=Path("run"))
+    p.add_argument("--preset", choices=("cpu", "paper", "tiny"), default="cpu")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="Dice / precision / recall / AHA-loc-score per scenario (Table I)")
+    p.add_argument("run", type=Path)
+    p.add_argument("dataset", type=Path)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("infer", help="infer scar and border zone for a new heart and QRS")
+    p.add_argument("run", type=Path)
+    p.add_argument("--heart", type=Path, required=True)
+    p.add_argument("--qrs", type=Path, required=True, help="CSV with a column per lead (I, II, V1..V6), 1 kHz")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=_cmd_infer)
+
+    p = sub.add_parser("demo", help="the whole pipeline end to end on a small default")
+    p.add_argument("--out", type=Path, default=Path("mitwin-demo"))
+    p.add_argument("--size", choices=("small", "paper", "tiny"), default="small")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``mitwin`` command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"mitwin {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mitwin {args.command}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

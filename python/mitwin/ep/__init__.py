@@ -1,0 +1,1 @@
+"""Electrophysiology: activation times and the pseudo-ECG."""

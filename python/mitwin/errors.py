@@ -1,0 +1,19 @@
+"""Exceptions raised by mitwin. All derive from ValueError or RuntimeError as well."""
+
+from __future__ import annotations
+
+
+class MitwinError(Exception):
+    """Base class of mitwin's own exceptions."""
+
+
+class MeshError(MitwinError, ValueError):
+    """A mesh is unusable: degenerate or inverted tets, missing surfaces, bad indices."""
+
+
+class UnreachableError(MitwinError, ValueError):
+    """Some nodes cannot be reached from any activation root."""
+
+
+class DatasetError(MitwinError, ValueError):
+    """A dataset file does not have the layout mitwin expects."""
