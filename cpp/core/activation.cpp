@@ -102,6 +102,9 @@ inline double solve_face(double ta, double tb, double tc, double lab, double lac
                          double lbx, double lcx, double s) {
   const double a11 = lab, a22 = lac, a12 = 0.5 * (lab + lac - lbc);
   const double det = a11 * a22 - a12 * a12;
+  // edges to search when the minimiser is outside: those whose constraint it violates (for a
+  // convex objective the constrained minimum lies on one of them)
+  bool on_ab = true, on_ac = true, on_bc = true;
   if (det > 1e-14 * a11 * a22) {
     const double i11 = a22 / det, i22 = a11 / det, i12 = -a12 / det;
     const double d1 = (tb - ta) / s, d2 = (tc - ta) / s;
@@ -114,10 +117,16 @@ inline double solve_face(double ta, double tb, double tc, double lab, double lac
       const double n = std::sqrt(c0 / (1.0 - sq));
       const double m1 = l1 - n * p1, m2 = l2 - n * p2;
       if (m1 >= 0.0 && m2 >= 0.0 && m1 + m2 <= 1.0) return ta + s * (d1 * m1 + d2 * m2 + n);
+      on_ac = m1 < 0.0;
+      on_ab = m2 < 0.0;
+      on_bc = m1 + m2 > 1.0;
     }
   }
-  return std::min({solve_edge(ta, tb, lab, lax, lbx, s), solve_edge(ta, tc, lac, lax, lcx, s),
-                   solve_edge(tb, tc, lbc, lbx, lcx, s)});
+  double best = kInf;
+  if (on_ab) best = std::min(best, solve_edge(ta, tb, lab, lax, lbx, s));
+  if (on_ac) best = std::min(best, solve_edge(ta, tc, lac, lax, lcx, s));
+  if (on_bc) best = std::min(best, solve_edge(tb, tc, lbc, lbx, lcx, s));
+  return best;
 }
 
 // Metric distance of x to the plane through a, b, c (healthy metric): the lower bound of any
