@@ -346,7 +346,7 @@ struct Buckets {
     std::int64_t k = static_cast<std::int64_t>(t * inv_width);
     if (k < cur) k = cur;
     if (k >= cur + n_buckets) k = cur + n_buckets - 1;
-    b[static_cast<std::size_t>(k % n_buckets)].push_back(v);
+    b[static_cast<std::size_t>(k & (n_buckets - 1))].push_back(v);
     ++count;
   }
 };
@@ -402,10 +402,24 @@ void ActivationSolver::exact_init(const Index* roots, const double* root_times, 
   }
 }
 
+std::unique_ptr<ActivationWorkspace> ActivationSolver::acquire() const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  if (pool_.empty()) return std::make_unique<ActivationWorkspace>();
+  std::unique_ptr<ActivationWorkspace> ws = std::move(pool_.back());
+  pool_.pop_back();
+  return ws;
+}
+
+void ActivationSolver::release(std::unique_ptr<ActivationWorkspace> ws) const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  if (pool_.size() < 64) pool_.push_back(std::move(ws));
+}
+
 void ActivationSolver::solve(const Index* roots, const double* root_times, Index n_roots, const double* speed_factor,
                              double* out) const {
-  ActivationWorkspace ws;
-  solve(roots, root_times, n_roots, speed_factor, out, ws);
+  std::unique_ptr<ActivationWorkspace> ws = acquire();
+  solve(roots, root_times, n_roots, speed_factor, out, *ws);
+  release(std::move(ws));
 }
 
 void ActivationSolver::solve(const Index* roots, const double* root_times, Index n_roots, const double* speed_factor,
@@ -450,6 +464,9 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
     n_buckets = kMaxBuckets;
     width = max_increment_ * max_slow / static_cast<double>(kMaxBuckets - 2);
   }
+  std::int64_t pow2 = 1;  // a power of two, so that the circular index is a mask
+  while (pow2 < n_buckets) pow2 <<= 1;
+  n_buckets = pow2;
   if (ws.buckets.size() < static_cast<std::size_t>(n_buckets)) ws.buckets.resize(static_cast<std::size_t>(n_buckets));
   for (auto& b : ws.buckets) b.clear();
   Buckets q{ws.buckets, 1.0 / width, n_buckets, static_cast<std::int64_t>(t_start / width)};
@@ -479,7 +496,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   };
 
   while (q.count > 0) {
-    std::vector<std::int32_t>& bucket = q.b[static_cast<std::size_t>(q.cur % q.n_buckets)];
+    std::vector<std::int32_t>& bucket = q.b[static_cast<std::size_t>(q.cur & (q.n_buckets - 1))];
     for (std::size_t p = 0; p < bucket.size(); ++p) {
       const std::int32_t u = bucket[p];
       if (!queued[u]) continue;
@@ -620,14 +637,15 @@ void ActivationSolver::solve_batch(const Index* roots, const double* root_times,
 #pragma omp parallel num_threads(nt)
 #endif
   {
-    ActivationWorkspace ws;
+    std::unique_ptr<ActivationWorkspace> ws = acquire();
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
     for (Index k = 0; k < n_sets; ++k) {
       solve_checked(roots, root_times, n_roots, speed_factors + static_cast<std::size_t>(k) * n,
-                    out + static_cast<std::size_t>(k) * n, ws);
+                    out + static_cast<std::size_t>(k) * n, *ws);
     }
+    release(std::move(ws));
   }
   (void)nt;
 }

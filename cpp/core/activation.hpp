@@ -26,6 +26,8 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "mesh_graph.hpp"
@@ -109,6 +111,12 @@ class ActivationSolver {
   std::vector<double> tri_len2_;    // (n_tri, 3): squared isotropic travel times of edges 01, 02, 12
   std::vector<std::int32_t> tri_ptr_, node_tris_;
   std::array<double, 3> speeds_;
+  // Workspaces kept between calls of solve(); each call takes one (or makes a new one) under
+  // the mutex, so concurrent calls never share buffers.
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::unique_ptr<ActivationWorkspace>> pool_;
+  std::unique_ptr<ActivationWorkspace> acquire() const;
+  void release(std::unique_ptr<ActivationWorkspace> ws) const;
 };
 
 }  // namespace mitwin
