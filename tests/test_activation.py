@@ -398,3 +398,15 @@ def test_warnings_are_errors_here():
         warnings.simplefilter("error")
         with pytest.raises(UserWarning):
             warnings.warn("x", UserWarning)
+
+
+def test_extreme_but_valid_values_do_not_overflow(cube):
+    points, tets, f, s = cube
+    factor = np.ones(64)
+    factor[10] = 1e-300
+    for method in ("dijkstra", "eikonal"):
+        solver = ActivationSolver(points, tets, f, s, method=method)
+        at = solver.solve([0], [1e250], factor)
+        assert np.all(np.isfinite(at)) and at[0] == 1e250
+        slow = solver.solve([0], None, factor)
+        assert slow[10] > 1e299 and np.all(slow[np.arange(64) != 10] < 1e3)

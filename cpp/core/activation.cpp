@@ -343,9 +343,10 @@ struct Buckets {
   std::int64_t count = 0;
 
   void push(std::int32_t v, double t) {
-    std::int64_t k = static_cast<std::int64_t>(t * inv_width);
+    // clamp in floating point first, so that huge times never overflow the integer index
+    const double kd = t * inv_width;
+    std::int64_t k = kd >= static_cast<double>(cur + n_buckets - 1) ? cur + n_buckets - 1 : static_cast<std::int64_t>(kd);
     if (k < cur) k = cur;
-    if (k >= cur + n_buckets) k = cur + n_buckets - 1;
     b[static_cast<std::size_t>(k & (n_buckets - 1))].push_back(v);
     ++count;
   }
@@ -459,7 +460,8 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   }
   // bucket width: the smallest edge cost (no edge gets cheaper, factors are <= 1)
   double width = min_cost_;
-  std::int64_t n_buckets = static_cast<std::int64_t>(std::ceil(max_increment_ * max_slow / width)) + 2;
+  const double span = std::ceil(max_increment_ * max_slow / width) + 2.0;
+  std::int64_t n_buckets = span < static_cast<double>(kMaxBuckets) ? static_cast<std::int64_t>(span) : kMaxBuckets + 1;
   if (n_buckets > kMaxBuckets) {
     n_buckets = kMaxBuckets;
     width = max_increment_ * max_slow / static_cast<double>(kMaxBuckets - 2);
@@ -469,7 +471,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   n_buckets = pow2;
   if (ws.buckets.size() < static_cast<std::size_t>(n_buckets)) ws.buckets.resize(static_cast<std::size_t>(n_buckets));
   for (auto& b : ws.buckets) b.clear();
-  Buckets q{ws.buckets, 1.0 / width, n_buckets, static_cast<std::int64_t>(t_start / width)};
+  Buckets q{ws.buckets, 1.0 / width, n_buckets, static_cast<std::int64_t>(std::min(t_start / width, 1e15))};
   for (std::size_t i = 0; i < n; ++i) {
     if (ws.t[i] < kInf) {
       q.push(static_cast<std::int32_t>(i), ws.t[i]);
