@@ -229,15 +229,14 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
     const double ray = kRayEdges * len[len.size() / 2];
     ray_length2_ = ray * ray;
     const std::size_t m = static_cast<std::size_t>(graph_.n_tets);
-    tet_len2_.resize(6 * m);
-    tet_height_.resize(4 * m);
+    tet_data_.resize(m);
     for (std::size_t t = 0; t < m; ++t) {
       const std::int32_t* tv = &graph_.tets[4 * t];
       const double* fr[4];
       for (int k = 0; k < 4; ++k) fr[k] = &frames_[9 * static_cast<std::size_t>(tv[k])];
       double frame[9];
       average_frame(fr, 4, frame);
-      double* L = &tet_len2_[6 * t];
+      double L[6];
       for (int i = 0; i < 4; ++i) {
         for (int j = i + 1; j < 4; ++j) {
           const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(tv[j])], &points_[3 * static_cast<std::size_t>(tv[i])]);
@@ -247,9 +246,11 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
       }
       for (int k = 0; k < 4; ++k) {
         const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
-        tet_height_[4 * t + static_cast<std::size_t>(k)] =
-            face_height(L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]], L[kPair[b][k]], L[kPair[c][k]]);
+        tet_data_[t].height[k] = static_cast<float>(
+            face_height(L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]], L[kPair[b][k]], L[kPair[c][k]]));
+        tet_data_[t].node[k] = tv[k];
       }
+      for (int e = 0; e < 6; ++e) tet_data_[t].len2[e] = static_cast<float>(L[e]);
     }
     // fast-layer triangles: tet faces with all three nodes on the layer, each once
     std::vector<std::array<std::int32_t, 3>> tris;
@@ -546,9 +547,10 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
       // Eikonal: update the other three nodes of every tet of u from their opposite faces
       for (std::int32_t pt = graph_.tet_ptr[static_cast<std::size_t>(u)]; pt < graph_.tet_ptr[static_cast<std::size_t>(u) + 1]; ++pt) {
         const std::size_t tet = static_cast<std::size_t>(graph_.node_tets[static_cast<std::size_t>(pt)]);
-        const std::int32_t* tv = &graph_.tets[4 * tet];
-        const double* L = &tet_len2_[6 * tet];
-        const double* h = &tet_height_[4 * tet];
+        const TetData& td = tet_data_[tet];
+        const std::int32_t* tv = td.node;
+        const double L[6] = {td.len2[0], td.len2[1], td.len2[2], td.len2[3], td.len2[4], td.len2[5]};
+        const float* h = td.height;
         double tt[4] = {t[tv[0]], t[tv[1]], t[tv[2]], t[tv[3]]};
         for (int k = 0; k < 4; ++k) {
           const std::int32_t x = tv[k];
