@@ -129,16 +129,29 @@ inline double solve_face(double ta, double tb, double tc, double lab, double lac
   return best;
 }
 
-// Metric distance of x to the plane through a, b, c (healthy metric): the lower bound of any
-// update of x from that face beyond the smallest known time on it.
+// Metric distance of x to the triangle a, b, c (healthy metric): the lower bound of any update
+// of x from that face beyond the smallest known time on it.
 double face_height(double lab, double lac, double lbc, double lax, double lbx, double lcx) {
+  // metric distance from x to the triangle a-b-c (not just its plane)
   const double a11 = lab, a22 = lac, a12 = 0.5 * (lab + lac - lbc);
   const double det = a11 * a22 - a12 * a12;
-  if (!(det > 0.0)) return 0.0;
   const double b1 = 0.5 * (lab + lax - lbx), b2 = 0.5 * (lac + lax - lcx);
-  const double c0 = lax - (a22 * b1 * b1 - 2.0 * a12 * b1 * b2 + a11 * b2 * b2) / det;
-  // a little under the exact height, so that round-off never prunes a real update
-  return c0 > 0.0 ? 0.999 * std::sqrt(c0) : 0.0;
+  if (det > 0.0) {
+    const double l1 = (a22 * b1 - a12 * b2) / det, l2 = (a11 * b2 - a12 * b1) / det;
+    if (l1 >= 0.0 && l2 >= 0.0 && l1 + l2 <= 1.0) {
+      const double c0 = lax - (b1 * l1 + b2 * l2);
+      return c0 > 0.0 ? 0.999 * std::sqrt(c0) : 0.0;
+    }
+  }
+  // closest point on an edge: squared distance from x to segment p-q given |q-p|^2, |x-p|^2, |x-q|^2
+  auto seg = [](double lpq, double lpx, double lqx) {
+    const double e = 0.5 * (lpq + lpx - lqx);
+    if (e <= 0.0) return lpx;
+    if (e >= lpq) return lqx;
+    return std::max(lpx - e * e / lpq, 0.0);
+  };
+  const double d2 = std::min({seg(lab, lax, lbx), seg(lac, lax, lcx), seg(lbc, lbx, lcx)});
+  return 0.999 * std::sqrt(d2);
 }
 
 std::string str(Index v) { return std::to_string(v); }

@@ -106,7 +106,7 @@ class ActivationSolver {
   std::vector<double> metric_;      // (n, 9): rows f / vf, s / vs, n / vn: |metric_ d| = travel time of d
   // Eikonal data
   // One cache line per tet: its nodes, the squared metric lengths of its 6 edges (pairs 01 02 03
-  // 12 13 23) and the metric distance of each vertex to the opposite face plane.
+  // 12 13 23) and the metric distance of each vertex to the opposite face.
   struct alignas(64) TetData {
     std::int32_t node[4];
     float len2[6];
