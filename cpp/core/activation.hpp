@@ -10,6 +10,11 @@
 //    (3, 2 or 1 known nodes), in the metric M = F diag(1/v^2) F^T of the tet (frame from its
 //    four nodes). Fast-layer triangles and edges update isotropically at the endocardial
 //    speed. Nodes within two edges of a root are initialised exactly, t0 + sqrt(d^T M d).
+//    Each value also remembers its (virtual) source point: in a homogeneous stretch (same
+//    speed factor, off the layer) a neighbour may take the straight-ray time from that source,
+//    timed with the larger of the two nodal metrics, for up to ten median edge lengths. This
+//    removes the first-order error that linear interpolation accumulates around a point
+//    source; past the ray limit (curved, non-convex walls) the tetrahedral solution restarts it.
 //
 // Speed factors are per node in (0, 1]. Reaching node x costs 1 / factor(x) times the
 // healthy cost (the factor of the node being reached scales the local metric), so a layer
