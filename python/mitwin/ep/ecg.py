@@ -351,8 +351,10 @@ def qrs_duration(
     """QRS duration (ms) from the signal.
 
     Rule: the spatial velocity ``D(t) = sum over leads |dx/dt|`` (central differences, ``np.gradient``)
-    is computed; the QRS onset is the first sample with ``D >= fraction * max D`` and the offset the last
-    one; the duration is ``offset - onset``. Signals without any change give NaN.
+    is computed on the signal preceded by one sample of zeros (a simulated QRS starts from rest, so a
+    potential already present at the first sample counts as a change there); the QRS onset is the first
+    sample with ``D >= fraction * max D`` and the offset the last one; the duration is
+    ``offset - onset``. Signals without any change give NaN.
 
     Parameters
     ----------
@@ -387,8 +389,9 @@ def qrs_duration(
     dur = np.full(x.shape[0], np.nan)
     on = np.full(x.shape[0], np.nan)
     off = np.full(x.shape[0], np.nan)
-    if n >= 2:
-        d = np.sum(np.abs(np.gradient(x, dt, axis=-1)), axis=-2)  # (K, T)
+    if n >= 1:
+        ext = np.concatenate([np.zeros(x.shape[:-1] + (1,)), x], axis=-1)
+        d = np.sum(np.abs(np.gradient(ext, dt, axis=-1)), axis=-2)[:, 1:]  # (K, T)
         peak = d.max(axis=-1)
         for k in range(x.shape[0]):
             if peak[k] > 0 and np.isfinite(peak[k]):
