@@ -82,51 +82,72 @@ RowMatrixXd lead_field(const double* points, Index n_points, const Index* tets, 
 
 std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_leads, const double* at,
                                    Index n_maps, double t0, double dt, Index n_samples,
-                                   const SampledTemplate& tmpl, int n_threads) {
+                                   const SampledTemplate& tmpl, int n_threads, Index* first_invalid) {
   std::vector<double> out(static_cast<size_t>(n_maps * n_leads * n_samples), 0.0);
-  if (n_maps == 0 || n_samples == 0 || n_leads == 0 || tmpl.values.empty()) return out;
-  const int threads = resolve_threads(n_threads);
-  (void)threads;
+  if (first_invalid != nullptr) *first_invalid = -1;
+  if (n_maps == 0 || n_leads == 0 || tmpl.values.empty()) return out;
   const Index first = tmpl.first;
   const Index width = static_cast<Index>(tmpl.values.size());
   const Index last = first + width - 1;
   const double tail = tmpl.values.back();
   const double inv_dt = 1.0 / dt;
+  // Output sample i reads bins b <= i - first, so bins up to n_samples - 1 - first are needed; one more
+  // holds the upper neighbour of the last. Nodes whose lower bin lies beyond are skipped.
+  const Index n_bins = std::max<Index>(n_samples - first, 0) + 1;
+  const double u_limit = static_cast<double>(n_bins - 1);
+  constexpr Index chunk = 2048;  // nodes per cache block: 2048 * n_leads doubles of L
+  std::vector<char> invalid(static_cast<size_t>(n_maps), 0);
+  const int threads = static_cast<int>(std::min<Index>(resolve_threads(n_threads), n_maps));
+  (void)threads;
 
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads)
 #endif
   {
-    std::vector<double> bins;    // (n_bins, n_leads)
-    std::vector<double> prefix;  // (n_bins + 1, n_leads): prefix[c] = sum of bins[b] for b < c
+    int tid = 0, n_team = 1;
 #ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
+    tid = omp_get_thread_num();
+    n_team = omp_get_num_threads();
 #endif
-    for (Index k = 0; k < n_maps; ++k) {
-      const double* times = at + k * n_points;
-      double t_max = t0;
-      for (Index j = 0; j < n_points; ++j) t_max = std::max(t_max, times[j]);
-      const Index n_bins = static_cast<Index>(std::floor((t_max - t0) * inv_dt)) + 2;
-      bins.assign(static_cast<size_t>(n_bins * n_leads), 0.0);
+    std::vector<Index> maps;
+    for (Index k = tid; k < n_maps; k += n_team) maps.push_back(k);
+    const size_t n_mine = maps.size();
+    std::vector<double> bins(n_mine * static_cast<size_t>(n_bins * n_leads), 0.0);
 
-      for (Index j = 0; j < n_points; ++j) {
-        const double u = std::max((times[j] - t0) * inv_dt, 0.0);
-        const double fl = std::floor(u);
-        const double f = u - fl;
-        const Index b = static_cast<Index>(fl);
-        const double* w = lead + j * n_leads;
-        double* lo = bins.data() + b * n_leads;
-        double* hi = lo + n_leads;
-        for (Index e = 0; e < n_leads; ++e) {
-          lo[e] += (1.0 - f) * w[e];
-          hi[e] += f * w[e];
+    for (Index c0 = 0; c0 < n_points; c0 += chunk) {
+      const Index c1 = std::min(n_points, c0 + chunk);
+      for (size_t q = 0; q < n_mine; ++q) {
+        const Index k = maps[q];
+        const double* times = at + k * n_points;
+        double* mb = bins.data() + q * static_cast<size_t>(n_bins * n_leads);
+        for (Index j = c0; j < c1; ++j) {
+          const double u = (times[j] - t0) * inv_dt;
+          if (!(u >= 0.0 && u < u_limit)) {  // NaN, before t0, or past the window
+            if (!(u >= 0.0) || std::isnan(u)) invalid[k] = 1;
+            continue;
+          }
+          const double fl = std::floor(u);
+          const double f = u - fl;
+          const double* w = lead + j * n_leads;
+          double* lo = mb + static_cast<Index>(fl) * n_leads;
+          double* hi = lo + n_leads;
+          for (Index e = 0; e < n_leads; ++e) {
+            lo[e] += (1.0 - f) * w[e];
+            hi[e] += f * w[e];
+          }
         }
       }
+    }
 
-      prefix.assign(static_cast<size_t>((n_bins + 1) * n_leads), 0.0);
+    std::vector<double> prefix(static_cast<size_t>((n_bins + 1) * n_leads));
+    for (size_t q = 0; q < n_mine; ++q) {
+      const Index k = maps[q];
+      const double* mb = bins.data() + q * static_cast<size_t>(n_bins * n_leads);
+      // prefix[c] = sum of bins b < c
+      std::fill(prefix.begin(), prefix.begin() + n_leads, 0.0);
       for (Index b = 0; b < n_bins; ++b)
         for (Index e = 0; e < n_leads; ++e)
-          prefix[(b + 1) * n_leads + e] = prefix[b * n_leads + e] + bins[b * n_leads + e];
+          prefix[(b + 1) * n_leads + e] = prefix[b * n_leads + e] + mb[b * n_leads + e];
 
       double* dst = out.data() + k * n_leads * n_samples;
       for (Index i = 0; i < n_samples; ++i) {
@@ -138,12 +159,18 @@ std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_l
         const Index b_hi = std::min<Index>(i - first, n_bins - 1);
         for (Index b = b_lo; b <= b_hi; ++b) {
           const double s = tmpl.values[static_cast<size_t>(i - b - first)];
-          const double* w = bins.data() + b * n_leads;
+          const double* w = mb + b * n_leads;
           for (Index e = 0; e < n_leads; ++e) dst[e * n_samples + i] += s * w[e];
         }
       }
     }
   }
+  if (first_invalid != nullptr)
+    for (Index k = 0; k < n_maps; ++k)
+      if (invalid[k]) {
+        *first_invalid = k;
+        break;
+      }
   return out;
 }
 

@@ -49,9 +49,15 @@ struct SampledTemplate {
 // i.e. each node's template is linearly interpolated in AT between samples, so the signal is continuous
 // (piecewise linear) in AT. Cost O(N * E + T * E * W), W = template length.
 //
-// at: (n_maps, n_points) row-major, finite and >= t0 (checked by the caller). Output (n_maps, E, n_samples).
+// at: (n_maps, n_points) row-major, ms. Output (n_maps, E, n_samples). Nodes activated too late to reach the
+// output window are skipped. A map with an activation time that is NaN or before t0 is invalid: its output
+// is left incomplete and `first_invalid` (if given) receives the lowest such map index (-1 if none).
+//
+// Memory traffic: the lead weights are read in chunks of nodes that stay in cache while every map of a
+// thread is binned, so a batch reads L once per thread, not once per map. Maps are dealt to the threads
+// round-robin; the result does not depend on the number of threads.
 std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_leads, const double* at,
                                    Index n_maps, double t0, double dt, Index n_samples,
-                                   const SampledTemplate& tmpl, int n_threads);
+                                   const SampledTemplate& tmpl, int n_threads, Index* first_invalid = nullptr);
 
 }  // namespace mitwin
