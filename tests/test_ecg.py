@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mitwin
 from mitwin.anatomy.synthetic import box_mesh
@@ -382,3 +384,57 @@ def test_plot_ecg_writes_a_png(tmp_path, jittered):
         plt.close(fig)
     with pytest.raises(ValueError, match="ecg"):
         mitwin.plot_ecg(base.signals)
+
+
+# ----------------------------------------------------------------------------- C++ boundary (hypothesis)
+def _direct_synthesis(lead, at, t0, dt, n_samples, values, first):
+    """out[k, e, i] = sum_j lead[j, e] ((1 - f) s(i - b) + f s(i - b - 1)), node by node."""
+    last = first + len(values) - 1
+
+    def s(m):
+        return np.where(m < first, 0.0, np.where(m > last, values[-1], values[np.clip(m - first, 0, len(values) - 1)]))
+
+    out = np.zeros((at.shape[0], lead.shape[1], n_samples))
+    i = np.arange(n_samples)
+    for k in range(at.shape[0]):
+        for j in range(lead.shape[0]):
+            u = (at[k, j] - t0) / dt
+            b = int(np.floor(u))
+            f = u - b
+            out[k] += lead[j][:, None] * ((1 - f) * s(i - b) + f * s(i - b - 1))[None]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    n_leads=st.integers(1, 4),
+    n_maps=st.integers(1, 3),
+    dt=st.floats(0.1, 2.0),
+    t0=st.floats(-3.0, 0.0),
+    first=st.integers(-4, 3),
+    width=st.integers(1, 5),
+    n_samples=st.integers(0, 30),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_core_synthesis_matches_direct_sum(n, n_leads, n_maps, dt, t0, first, width, n_samples, seed):
+    from mitwin import _core
+
+    rng = np.random.default_rng(seed)
+    lead = rng.normal(size=(n, n_leads))
+    at = rng.uniform(0.0, 25.0, size=(n_maps, n))
+    values = rng.normal(size=width)
+    out = _core.synthesize_qrs(lead, at, t0, dt, n_samples, values, first, n_threads=2)
+    assert out.shape == (n_maps, n_leads, n_samples)
+    assert np.allclose(out, _direct_synthesis(lead, at, t0, dt, n_samples, values, first), atol=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(bad=st.sampled_from([np.nan, -np.inf, -1.0]), where=st.integers(0, 5))
+def test_core_synthesis_rejects_bad_times(bad, where):
+    from mitwin import _core
+
+    at = np.linspace(0.0, 10.0, 6)[None].copy()
+    at[0, where] = bad
+    with pytest.raises(ValueError, match="at"):
+        _core.synthesize_qrs(np.ones((6, 2)), at, 0.0, 1.0, 12, np.ones(1), 0)

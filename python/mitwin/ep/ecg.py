@@ -433,14 +433,20 @@ def _as_electrodes(electrodes: Any) -> np.ndarray:
 
 def _check_electrodes_outside(points: np.ndarray, tets: np.ndarray, pos: np.ndarray, edge: float) -> None:
     """Raise if an electrode lies inside (or on) a tet or within 1e-3 mean edge lengths of a node."""
-    lo = points[tets].min(axis=1)
-    hi = points[tets].max(axis=1)
     tol = 1e-9 * max(edge, 1e-300)
+    box_lo, box_hi = points.min(axis=0) - tol, points.max(axis=0) + tol
+    lo = hi = None
     for name, x in zip(ELECTRODES, pos):
         dmin = float(np.sqrt(np.min(np.sum((points - x) ** 2, axis=1))))
         if dmin < 1e-3 * edge:
             raise ValueError(f"electrodes[{name!r}]: lies on a mesh node (distance {dmin:.3g} mm); 1/r is singular there")
-        cand = np.flatnonzero(np.all((lo - tol <= x) & (x <= hi + tol), axis=1))
+        if np.all((box_lo <= x) & (x <= box_hi)):  # only then can it be inside a tet
+            if lo is None:
+                corners = points[tets]
+                lo, hi = corners.min(axis=1) - tol, corners.max(axis=1) + tol
+            cand = np.flatnonzero(np.all((lo <= x) & (x <= hi), axis=1))
+        else:
+            cand = np.zeros(0, dtype=np.int64)
         if cand.size:
             p0 = points[tets[cand, 0]]
             m = np.stack([points[tets[cand, i]] - p0 for i in (1, 2, 3)], axis=2)  # (c, 3, 3) columns

@@ -41,6 +41,7 @@ def plot_ecg(
     labels: tuple[str, str] = ("baseline", "scenario"),
     title: str | None = None,
     sharey: bool = True,
+    ylabel: str = "mV",
     figsize: tuple[float, float] = (8.0, 8.0),
     dpi: int = 150,
 ) -> Any:
@@ -62,6 +63,9 @@ def plot_ecg(
         Figure title.
     sharey : bool
         One amplitude scale for all panels (as on ECG paper), else a scale per panel.
+    ylabel : str
+        Amplitude label of the left column ("mV" for a raw pseudo-ECG with K = 1; e.g. "a.u." when
+        normalised).
     figsize, dpi
         Size (inches) of a new figure and resolution of the PNG.
 
@@ -103,6 +107,8 @@ def plot_ecg(
         a.set_title(name, loc="left", fontsize=10, fontweight="bold", pad=2)
     for a in axes[-2:]:
         a.set_xlabel("t (ms)")
+    for a in axes[::2]:
+        a.set_ylabel(ylabel, fontsize=9)
     if other is not None:
         axes[0].legend(loc="best", fontsize=8, frameon=False)
     if title:
