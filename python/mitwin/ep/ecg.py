@@ -153,6 +153,8 @@ class ECG:
             raise ValueError(f"n_samples: expected >= 0, got {n_samples}")
         out = np.zeros((self.signals.shape[0], n_samples))
         m = min(n_samples, self.n_samples)
+        if m < self.n_samples:
+            logger.warning("ECG of %d samples cut to %d", self.n_samples, n_samples)
         out[:, :m] = self.signals[:, :m]
         return out
 
