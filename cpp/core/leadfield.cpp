@@ -95,82 +95,105 @@ std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_l
   // holds the upper neighbour of the last. Nodes whose lower bin lies beyond are skipped.
   const Index n_bins = std::max<Index>(n_samples - first, 0) + 1;
   const double u_limit = static_cast<double>(n_bins - 1);
-  constexpr Index chunk = 2048;  // nodes per cache block: 2048 * n_leads doubles of L
-  std::vector<char> invalid(static_cast<size_t>(n_maps), 0);
-  const int threads = static_cast<int>(std::min<Index>(resolve_threads(n_threads), n_maps));
+  const Index bin_size = n_bins * n_leads;
+
+  // The nodes are cut into a fixed number of blocks (independent of the thread count, so the sums and
+  // the result are too); each block bins its nodes for every map of a group into its own partial bins,
+  // reading its part of L once per group. Blocks are scheduled dynamically, then the partial bins are
+  // summed in block order and convolved, in parallel over the maps.
+  constexpr Index kChunk = 2048;  // nodes per cache block: 2048 * n_leads doubles of L
+  constexpr Index kMaxBlocks = 16;
+  constexpr Index kGroup = 32;  // maps per group: bounds the partial bins to 16 * 32 * n_bins * n_leads
+  const Index n_blocks = std::clamp<Index>((n_points + kChunk - 1) / kChunk, 1, kMaxBlocks);
+  const Index block_len = (n_points + n_blocks - 1) / n_blocks;
+  const Index group = std::min(kGroup, n_maps);
+  std::vector<double> partial(static_cast<size_t>(n_blocks * group * bin_size));
+  std::vector<char> invalid(static_cast<size_t>(n_blocks * n_maps), 0);
+  const int threads = resolve_threads(n_threads);
   (void)threads;
 
+  for (Index g0 = 0; g0 < n_maps; g0 += group) {
+    const Index g_n = std::min(group, n_maps - g0);
+    std::fill(partial.begin(), partial.end(), 0.0);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads)
 #endif
-  {
-    int tid = 0, n_team = 1;
+    {
 #ifdef _OPENMP
-    tid = omp_get_thread_num();
-    n_team = omp_get_num_threads();
+#pragma omp for schedule(dynamic, 1)
 #endif
-    std::vector<Index> maps;
-    for (Index k = tid; k < n_maps; k += n_team) maps.push_back(k);
-    const size_t n_mine = maps.size();
-    std::vector<double> bins(n_mine * static_cast<size_t>(n_bins * n_leads), 0.0);
-
-    for (Index c0 = 0; c0 < n_points; c0 += chunk) {
-      const Index c1 = std::min(n_points, c0 + chunk);
-      for (size_t q = 0; q < n_mine; ++q) {
-        const Index k = maps[q];
-        const double* times = at + k * n_points;
-        double* mb = bins.data() + q * static_cast<size_t>(n_bins * n_leads);
-        for (Index j = c0; j < c1; ++j) {
-          const double u = (times[j] - t0) * inv_dt;
-          if (!(u >= 0.0 && u < u_limit)) {  // NaN, before t0, or past the window
-            if (!(u >= 0.0) || std::isnan(u)) invalid[k] = 1;
-            continue;
-          }
-          const double fl = std::floor(u);
-          const double f = u - fl;
-          const double* w = lead + j * n_leads;
-          double* lo = mb + static_cast<Index>(fl) * n_leads;
-          double* hi = lo + n_leads;
-          for (Index e = 0; e < n_leads; ++e) {
-            lo[e] += (1.0 - f) * w[e];
-            hi[e] += f * w[e];
+      for (Index blk = 0; blk < n_blocks; ++blk) {
+        const Index b0 = blk * block_len;
+        const Index b1 = std::min(n_points, b0 + block_len);
+        for (Index c0 = b0; c0 < b1; c0 += kChunk) {
+          const Index c1 = std::min(b1, c0 + kChunk);
+          for (Index q = 0; q < g_n; ++q) {
+            const Index k = g0 + q;
+            const double* times = at + k * n_points;
+            double* mb = partial.data() + (blk * group + q) * bin_size;
+            for (Index j = c0; j < c1; ++j) {
+              const double u = (times[j] - t0) * inv_dt;
+              if (!(u >= 0.0 && u < u_limit)) {  // NaN, before t0, or past the window
+                if (!(u >= 0.0)) invalid[blk * n_maps + k] = 1;
+                continue;
+              }
+              const double fl = std::floor(u);
+              const double f = u - fl;
+              const double* w = lead + j * n_leads;
+              double* lo = mb + static_cast<Index>(fl) * n_leads;
+              double* hi = lo + n_leads;
+              for (Index e = 0; e < n_leads; ++e) {
+                lo[e] += (1.0 - f) * w[e];
+                hi[e] += f * w[e];
+              }
+            }
           }
         }
       }
-    }
 
-    std::vector<double> prefix(static_cast<size_t>((n_bins + 1) * n_leads));
-    for (size_t q = 0; q < n_mine; ++q) {
-      const Index k = maps[q];
-      const double* mb = bins.data() + q * static_cast<size_t>(n_bins * n_leads);
-      // prefix[c] = sum of bins b < c
-      std::fill(prefix.begin(), prefix.begin() + n_leads, 0.0);
-      for (Index b = 0; b < n_bins; ++b)
-        for (Index e = 0; e < n_leads; ++e)
-          prefix[(b + 1) * n_leads + e] = prefix[b * n_leads + e] + mb[b * n_leads + e];
+      std::vector<double> bins(static_cast<size_t>(bin_size));
+      std::vector<double> prefix(static_cast<size_t>((n_bins + 1) * n_leads));
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+      for (Index q = 0; q < g_n; ++q) {
+        const Index k = g0 + q;
+        std::copy_n(partial.data() + q * bin_size, bin_size, bins.data());
+        for (Index blk = 1; blk < n_blocks; ++blk) {
+          const double* src = partial.data() + (blk * group + q) * bin_size;
+          for (Index x = 0; x < bin_size; ++x) bins[x] += src[x];
+        }
+        // prefix[c] = sum of bins b < c
+        std::fill(prefix.begin(), prefix.begin() + n_leads, 0.0);
+        for (Index b = 0; b < n_bins; ++b)
+          for (Index e = 0; e < n_leads; ++e)
+            prefix[(b + 1) * n_leads + e] = prefix[b * n_leads + e] + bins[b * n_leads + e];
 
-      double* dst = out.data() + k * n_leads * n_samples;
-      for (Index i = 0; i < n_samples; ++i) {
-        // bins fully past the template (i - b > last) contribute the plateau value `tail`
-        const Index c = std::clamp<Index>(i - last, 0, n_bins);
-        for (Index e = 0; e < n_leads; ++e) dst[e * n_samples + i] = tail * prefix[c * n_leads + e];
-        // bins inside the template window: b = i - m for m in [first, last]
-        const Index b_lo = std::max<Index>(i - last, 0);
-        const Index b_hi = std::min<Index>(i - first, n_bins - 1);
-        for (Index b = b_lo; b <= b_hi; ++b) {
-          const double s = tmpl.values[static_cast<size_t>(i - b - first)];
-          const double* w = mb + b * n_leads;
-          for (Index e = 0; e < n_leads; ++e) dst[e * n_samples + i] += s * w[e];
+        double* dst = out.data() + k * n_leads * n_samples;
+        for (Index i = 0; i < n_samples; ++i) {
+          // bins fully past the template (i - b > last) contribute the plateau value `tail`
+          const Index c = std::clamp<Index>(i - last, 0, n_bins);
+          for (Index e = 0; e < n_leads; ++e) dst[e * n_samples + i] = tail * prefix[c * n_leads + e];
+          // bins inside the template window: b = i - m for m in [first, last]
+          const Index b_lo = std::max<Index>(i - last, 0);
+          const Index b_hi = std::min<Index>(i - first, n_bins - 1);
+          for (Index b = b_lo; b <= b_hi; ++b) {
+            const double s = tmpl.values[static_cast<size_t>(i - b - first)];
+            const double* w = bins.data() + b * n_leads;
+            for (Index e = 0; e < n_leads; ++e) dst[e * n_samples + i] += s * w[e];
+          }
         }
       }
     }
   }
-  if (first_invalid != nullptr)
-    for (Index k = 0; k < n_maps; ++k)
-      if (invalid[k]) {
-        *first_invalid = k;
-        break;
-      }
+  if (first_invalid != nullptr) {
+    for (Index k = 0; k < n_maps && *first_invalid < 0; ++k)
+      for (Index blk = 0; blk < n_blocks; ++blk)
+        if (invalid[blk * n_maps + k]) {
+          *first_invalid = k;
+          break;
+        }
+  }
   return out;
 }
 

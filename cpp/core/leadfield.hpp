@@ -53,9 +53,9 @@ struct SampledTemplate {
 // output window are skipped. A map with an activation time that is NaN or before t0 is invalid: its output
 // is left incomplete and `first_invalid` (if given) receives the lowest such map index (-1 if none).
 //
-// Memory traffic: the lead weights are read in chunks of nodes that stay in cache while every map of a
-// thread is binned, so a batch reads L once per thread, not once per map. Maps are dealt to the threads
-// round-robin; the result does not depend on the number of threads.
+// Parallel over fixed blocks of nodes (dynamic schedule), then over maps. The lead weights are read in
+// chunks of nodes that stay in cache while up to 32 maps are binned, so a batch reads L once per 32 maps,
+// not once per map. The summation order is fixed, so the result does not depend on the thread count.
 std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_leads, const double* at,
                                    Index n_maps, double t0, double dt, Index n_samples,
                                    const SampledTemplate& tmpl, int n_threads, Index* first_invalid = nullptr);

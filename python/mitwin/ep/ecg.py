@@ -560,16 +560,19 @@ class LeadField:
     ) -> np.ndarray:
         from .._core_loader import core
 
-        at = as_float_array(ats, name, (None, self._n))
+        at = as_float_array(ats, name, (None, self._n), finite=False)
         if not (math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt: expected a sampling interval > 0 ms, got {dt}")
         if not (math.isfinite(margin) and margin >= 0):
             raise ValueError(f"margin: expected a time >= 0 ms, got {margin}")
         if not math.isfinite(amplitude):
             raise ValueError(f"amplitude: expected a finite upstroke amplitude in mV, got {amplitude}")
-        if at.size and at.min() < 0:
-            raise ValueError(f"{name}: expected activation times >= 0 ms (t = 0 is the earliest), got min {at.min():.6g}")
-        t_end = float(at.max()) if at.size else 0.0
+        t_start, t_end = (float(at.min()), float(at.max())) if at.size else (0.0, 0.0)
+        if not (math.isfinite(t_start) and math.isfinite(t_end)):  # NaN propagates into min and max
+            bad = int(np.count_nonzero(~np.isfinite(at)))
+            raise ValueError(f"{name}: expected finite activation times, got {bad} NaN/inf entries")
+        if t_start < 0:
+            raise ValueError(f"{name}: expected activation times >= 0 ms (t = 0 is the earliest), got min {t_start:.6g}")
         if t_end / dt > 1e7:
             raise ValueError(f"{name}: activation lasts {t_end:.6g} ms, more than 1e7 samples of {dt} ms")
         if n_samples is None:
@@ -627,6 +630,7 @@ class LeadField:
         filter_order: int = 4,
         remove_baseline: bool = False,
         normalise: str | None = None,
+        n_threads: int | None = 1,
     ) -> ECG:
         """8-lead QRS of one activation map.
 
@@ -655,6 +659,8 @@ class LeadField:
             Subtract the line through each lead's first and last samples (after filtering).
         normalise : None, "lead" or "amplitude"
             See :func:`normalise`.
+        n_threads : int, optional
+            OpenMP threads (default 1: one QRS is a few ms; None or 0: all).
 
         Returns
         -------
@@ -664,7 +670,7 @@ class LeadField:
         sig = self._synthesise(
             as_float_array(at, "at", (self._n,))[None], self.lead_matrix, dt=dt, template=template,
             template_width=template_width, amplitude=amplitude, margin=margin, n_samples=n_samples,
-            lowpass_hz=lowpass_hz, filter_order=filter_order, n_threads=1, name="at",
+            lowpass_hz=lowpass_hz, filter_order=filter_order, n_threads=n_threads, name="at",
         )
         return ECG(self._finish(sig[0], remove_baseline, normalise), dt, LEADS, 0.0)
 
