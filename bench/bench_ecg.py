@@ -141,14 +141,22 @@ def test_batch_of_18_on_2_threads(benchmark, setup):
     h, _, at, lf = setup
     rng = np.random.default_rng(0)
     ats = at[None] * rng.uniform(0.85, 1.25, size=(18, 1)) + rng.uniform(0, 5, size=(18, 1))
+    load = os.getloadavg()[0]
     batch = benchmark.pedantic(lambda: lf.qrs_batch(ats, n_threads=2), rounds=10, iterations=1, warmup_rounds=1)
-    serial = lf.qrs_batch(ats, n_threads=1)
-    assert np.array_equal(batch.signals, serial.signals)
-    t_serial = _median_time(lambda: lf.qrs_batch(ats, n_threads=1), 10)
-    ratio = t_serial / benchmark.stats.stats.median
-    benchmark.extra_info.update(serial_s=t_serial, speedup=ratio)
-    logger.warning("batch of 18: %.4f s on 2 threads, %.4f s on 1: %.2fx", benchmark.stats.stats.median, t_serial, ratio)
+    assert np.array_equal(batch.signals, lf.qrs_batch(ats, n_threads=1).signals)
+    # serial and parallel interleaved, so that both see the same background load
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(10):
+        for n in (1, 2):
+            times[n].append(_median_time(lambda n=n: lf.qrs_batch(ats, n_threads=n), 1))
+    t1, t2 = statistics.median(times[1]), statistics.median(times[2])
+    ratio = t1 / t2
+    benchmark.extra_info.update(serial_s=t1, parallel_s=t2, speedup=ratio, load_average=load)
+    logger.warning("batch of 18: %.4f s on 2 threads, %.4f s on 1: %.2fx (load average %.1f on %d cores)",
+                   t2, t1, ratio, load, os.cpu_count())
     if FULL:
+        if load > (os.cpu_count() or 1) - 1.5:
+            pytest.skip(f"speed-up {ratio:.2f}x not asserted: load average {load:.1f}, no two idle cores")
         assert ratio >= 1.7
 
 

@@ -264,6 +264,8 @@ def test_mesh_and_at_validation(jittered):
         lf.qrs(at, template="square")
     with pytest.raises(ValueError, match="normalise"):
         lf.qrs(at, normalise="max")
+    with pytest.raises(ValueError, match="lowpass_hz"):
+        lf.qrs(at, lowpass_hz=-5.0)
     with pytest.raises(ValueError, match="n_threads"):
         lf.qrs_batch(at[None], n_threads=-2)
 

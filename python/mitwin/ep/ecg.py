@@ -583,7 +583,11 @@ class LeadField:
         values, first = upstroke_samples(template, dt, template_width)
         pad = 0
         if lowpass_hz is not None:
-            pad = max(32, int(math.ceil(10.0 * (1000.0 / dt) / lowpass_hz))) if lowpass_hz > 0 else 0
+            if not (isinstance(lowpass_hz, (int, float)) and math.isfinite(lowpass_hz) and lowpass_hz > 0):
+                raise ValueError(f"lowpass_hz: expected a cut-off frequency > 0 Hz or None, got {lowpass_hz!r}")
+            if not (isinstance(filter_order, (int, np.integer)) and 1 <= filter_order <= 16):
+                raise ValueError(f"filter_order: expected an integer in [1, 16], got {filter_order!r}")
+            pad = max(32, int(math.ceil(10.0 * (1000.0 / dt) / lowpass_hz)))
         # with a filter, synthesise `pad` true samples either side so that the filter sees the real signal
         out = core.synthesize_qrs(lead, at, -pad * dt, dt, n_samples + 2 * pad, amplitude * values, first,
                                   n_threads=_n_threads(n_threads))
