@@ -294,7 +294,14 @@ def test_lowpass_is_zero_phase_and_handles_short_signals():
     bump = np.exp(-0.5 * ((t - 200.0) / 4.0) ** 2)
     assert int(np.argmax(lowpass(bump, dt, 40.0))) == 200
     for n in (1, 2, 5):
-        assert lowpass(np.ones((8, n)), dt, 150.0).shape == (8, n)
+        assert np.allclose(lowpass(np.ones((8, n)), dt, 150.0), 1.0)
+    # the same as scipy's forward-backward filter on the edge-extended signal
+    from scipy.signal import butter, sosfiltfilt
+
+    x = np.random.default_rng(0).normal(size=(3, 2, 120)).cumsum(axis=-1)
+    ext = np.concatenate([np.repeat(x[..., :1], 67, axis=-1), x, np.repeat(x[..., -1:], 67, axis=-1)], axis=-1)
+    ref = sosfiltfilt(butter(4, 150.0, fs=1000.0, output="sos"), ext, axis=-1, padtype=None)[..., 67:-67]
+    assert np.allclose(lowpass(x, 1.0, 150.0), ref, atol=1e-10)
 
 
 def test_qrs_lowpass_keeps_timing(jittered):

@@ -41,6 +41,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -278,14 +279,26 @@ def upstroke_samples(template: str, dt: float, width: float = 1.0) -> tuple[np.n
     raise ValueError(f"template: expected one of {TEMPLATES}, got {template!r}")
 
 
-def lowpass(signals: np.ndarray, dt: float, cutoff_hz: float = 150.0, order: int = 4) -> np.ndarray:
-    """Zero-phase Butterworth low-pass (``scipy.signal.sosfiltfilt``) along the last axis.
+@functools.lru_cache(maxsize=32)
+def _butterworth(order: int, cutoff_hz: float, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """Second-order sections and their step-response initial state (cached; do not modify)."""
+    from scipy.signal import butter, sosfilt_zi
 
-    The signal is extended by its edge values over ``max(32, 10 fs / cutoff)`` samples on each side
-    before filtering, so short signals (down to one sample) are handled. If ``cutoff_hz`` is not below
-    the Nyquist frequency the signal is returned unchanged (and a warning logged).
+    sos = butter(order, cutoff_hz, btype="low", fs=fs, output="sos")
+    zi = sosfilt_zi(sos)
+    return sos, zi
+
+
+def lowpass(signals: np.ndarray, dt: float, cutoff_hz: float = 150.0, order: int = 4) -> np.ndarray:
+    """Zero-phase Butterworth low-pass along the last axis.
+
+    ``order`` poles, run forwards and backwards (``scipy.signal.sosfiltfilt`` with ``padtype=None``: each
+    pass starts in the steady state of its first sample). The signal is first extended by its edge
+    values over ``max(32, 10 fs / cutoff)`` samples on each side, so short signals (down to one sample)
+    are handled. If ``cutoff_hz`` is not below the Nyquist frequency the signal is returned unchanged
+    (and a warning logged).
     """
-    from scipy.signal import butter, sosfiltfilt
+    from scipy.signal import sosfilt
 
     x = np.asarray(signals, dtype=np.float64)
     fs = 1000.0 / dt
@@ -299,8 +312,11 @@ def lowpass(signals: np.ndarray, dt: float, cutoff_hz: float = 150.0, order: int
         return x.copy()
     pad = max(32, int(math.ceil(10.0 * fs / cutoff_hz)))
     ext = np.concatenate([np.repeat(x[..., :1], pad, axis=-1), x, np.repeat(x[..., -1:], pad, axis=-1)], axis=-1)
-    sos = butter(order, cutoff_hz, btype="low", fs=fs, output="sos")
-    return np.ascontiguousarray(sosfiltfilt(sos, ext, axis=-1, padtype=None)[..., pad:-pad])
+    sos, zi = _butterworth(int(order), float(cutoff_hz), float(fs))
+    zi = zi.reshape((zi.shape[0],) + (1,) * (x.ndim - 1) + (2,))
+    y = sosfilt(sos, ext, axis=-1, zi=zi * ext[None, ..., :1])[0]
+    y = sosfilt(sos, y[..., ::-1], axis=-1, zi=zi * y[None, ..., -1:])[0][..., ::-1]
+    return np.ascontiguousarray(y[..., pad:-pad])
 
 
 def remove_baseline(signals: np.ndarray) -> np.ndarray:
