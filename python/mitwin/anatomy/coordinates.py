@@ -6,8 +6,9 @@ in DESIGN.md §3; the routes taken here to compute them on an arbitrary labelled
 * **tv** (transventricular): Laplace solution with LV endocardium 0 and RV endocardium 1,
   binarised at 0.5 (0 LV, 1 RV).
 * **tm** (transmural): ``tm = min(u, |2 tv_c - 1|)`` with ``u`` the Laplace solution with both
-  endocardia at 1 and the epicardium at 0, and ``tv_c`` the continuous transventricular
-  solution. In the free walls ``|2 tv_c - 1|`` is close to 1 and ``u`` wins; in the septum,
+  endocardia at 1 and the epicardium at 0 (re-parametrised monotonically to the mean of
+  ``d_epi / (d_epi + d_endo)`` over each of its level sets, as for ab below, so that it is close
+  to linear in depth), and ``tv_c`` the continuous transventricular solution. In the free walls ``|2 tv_c - 1|`` is close to 1 and ``u`` wins; in the septum,
   which lies between two Dirichlet surfaces of the tv problem, ``tv_c`` runs almost linearly
   from 0 to 1 so that ``|2 tv_c - 1|`` is 1 on either endocardium and 0 on the mid-septal
   surface ``tv_c = 0.5``: the septal junction surface where Cobiveco puts tm = 0.
@@ -218,7 +219,7 @@ def arc_length_reparametrise(phi: np.ndarray, target: np.ndarray, n_bins: int = 
 
 
 def transmural(K: sp.csr_array, endo: np.ndarray, epi: np.ndarray, tv_continuous: np.ndarray | None = None,
-               *, solver: str = "cg") -> np.ndarray:
+               graph: sp.csr_array | None = None, *, solver: str = "cg") -> np.ndarray:
     """Transmural coordinate: 1 on the endocardium, 0 on the epicardium (and the mid-septum).
 
     Parameters
@@ -227,9 +228,22 @@ def transmural(K: sp.csr_array, endo: np.ndarray, epi: np.ndarray, tv_continuous
     endo, epi : node index arrays (both endocardia together in ``endo`` for a biventricle).
     tv_continuous : (N,) optional Laplace LV(0)->RV(1) solution; with it the septal junction
         surface tv = 0.5 also gets tm = 0 (see the module docstring).
+    graph : optional edge graph (:func:`edge_graph`); with it the Laplace solution is
+        re-parametrised, level set by level set, to the mean of ``d_epi / (d_epi + d_endo)``
+        (edge-path distances), which makes tm close to linear in depth: a Laplace solution
+        across a curved wall is not (about 1/r across a sphere shell).
     """
+    endo = np.asarray(endo, dtype=np.int64)
+    epi = np.asarray(epi, dtype=np.int64)
     fixed = np.concatenate([endo, epi])
     u = laplace_solve(K, fixed, np.concatenate([np.ones(endo.size), np.zeros(epi.size)]), solver=solver)
+    u = np.clip(u, 0.0, 1.0)
+    if graph is not None:
+        d_endo = graph_distance(graph, endo)
+        d_epi = graph_distance(graph, epi)
+        u = arc_length_reparametrise(u, d_epi / np.maximum(d_epi + d_endo, 1e-300))
+        u[endo] = 1.0
+        u[epi] = 0.0
     if tv_continuous is not None:
         u = np.minimum(u, np.abs(2.0 * tv_continuous - 1.0))
     return np.clip(u, 0.0, 1.0)
@@ -281,6 +295,11 @@ def _junction_table(points, tets, epi, tv_c, ab, theta_of, n_levels: int = 12):
         if post.size >= 2 and ant.size >= 2:
             table[k] = (np.median(post), np.median(ant))
     ok = np.isfinite(table[:, 0])
+    if ok.any():
+        # below the RV (near the apex) the tv = 0.5 line turns around: keep the levels where the
+        # septal arc is well formed and extend the lowest of them towards the apex
+        arc = np.where(ok, table[:, 1] - table[:, 0], 0.0)
+        ok &= arc >= 0.5 * arc.max()
     if not ok.any():
         table[:] = (np.median(th[th < 0]), np.median(th[th > 0])) if (th < 0).any() and (th > 0).any() else np.nan
         if not np.isfinite(table).all():
@@ -329,15 +348,15 @@ def compute_coordinates(points: np.ndarray, tets: np.ndarray, surfaces: dict[str
     """
     n = points.shape[0]
     lv, rv, epi, base = (np.asarray(surfaces[k], dtype=np.int64) for k in ("lv_endo", "rv_endo", "epi", "base"))
-    ncomp, _ = connected_components(edge_graph(points, tets), directed=False)
+    graph = edge_graph(points, tets)
+    ncomp, _ = connected_components(graph, directed=False)
     if ncomp > 1:
         raise MeshError(f"tets: the mesh has {ncomp} disconnected parts; expected one myocardium")
     K = stiffness_matrix(points, tets)
-    graph = edge_graph(points, tets)
 
     tv_c = laplace_solve(K, np.concatenate([lv, rv]), np.concatenate([np.zeros(lv.size), np.ones(rv.size)]), solver=solver)
     tv_c = np.clip(tv_c, 0.0, 1.0)
-    tm = transmural(K, np.concatenate([lv, rv]), epi, tv_c, solver=solver)
+    tm = transmural(K, np.concatenate([lv, rv]), epi, tv_c, graph, solver=solver)
     # septal (LV endo reaches) versus RV free wall (epicardium reaches): Laplace LV endo 1, epi 0
     w = laplace_solve(K, np.concatenate([lv, epi]), np.concatenate([np.ones(lv.size), np.zeros(epi.size)]), solver=solver)
 
