@@ -108,6 +108,5 @@ def test_subject_fibres_in_lv_free_wall():
         e_c = np.cross(e_l, e_n)
         results[key] = np.median(helix_angle(h.fibres[nodes], e_c, e_l))
     # tolerance 10 deg: a coarse mesh (4 mm) and node-averaged gradients
-    print("median helix angles", results)
     assert results["lv_endo"] == pytest.approx(60.0, abs=10.0)
     assert results["epi"] == pytest.approx(-60.0, abs=10.0)

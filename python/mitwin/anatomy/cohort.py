@@ -16,9 +16,11 @@ LV endo radius z    62 - 75       with the base cut, an LV cavity 77-100 mm long
 base cut height     15 - 25       base plane above the equator of the LV ellipsoid
 LV wall             8 - 12        LV wall thickness (issue range; Lang et al. 2015: 6-10 mm septum)
 RV wall             3 - 5         RV free-wall thickness < 5 mm (Lang et al. 2015)
-RV offset x         12 - 20       LV->RV centre offset
-RV outer radius x   LV + 8..16    RV cavity width 15-30 mm at the equator (RV basal diameter
+RV cavity width     20 - 32       septum to RV free wall at the LV equator (RV basal diameter
                                   25-41 mm, Lang et al. 2015)
+junction half-angle 60 - 75 deg   epicardial RV insertion points seen from the LV axis: the
+                                  septum spans about a third of the LV circumference (two of
+                                  the six AHA basal sectors, Cerqueira et al. 2002)
 RV outer y / LV y   1.00 - 1.10   the RV wraps around the septum
 RV outer z / LV z   0.80 - 0.90   the RV does not reach the apex
 pose azimuth        40 - 55 deg   long axis from the sagittal plane (electrodes.py)
@@ -70,8 +72,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "base_cut_z": (15.0, 25.0),
     "lv_wall": (8.0, 12.0),
     "rv_wall": (3.0, 5.0),
-    "rv_offset_x": (12.0, 20.0),
-    "rv_extra_rx": (8.0, 16.0),
+    "rv_cavity_width": (20.0, 32.0),
+    "junction_half_angle_deg": (60.0, 75.0),
     "rv_y_ratio": (1.00, 1.10),
     "rv_z_ratio": (0.80, 0.90),
     "azimuth_deg": (40.0, 55.0),
@@ -99,12 +101,24 @@ def analytic_lv_cavity_ml(p: dict[str, float]) -> float:
 
 
 def _ellipsoids(p: dict[str, float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Centre and radii of the four ellipsoids in the mesh frame (mm)."""
+    """Centre and radii of the four ellipsoids in the mesh frame (mm).
+
+    The RV epicardial ellipsoid (centre (d, 0, 0), radii rx, ry, rz) is fixed by its y and z
+    radii, the RV cavity width W at the equator (its outer x extent is ``Rx + W + rv_wall``)
+    and the angle phi at which it meets the LV epicardium (Rx cos phi, Ry sin phi) in the
+    equatorial plane: with k = sqrt(1 - (Ry sin phi / ry)^2), rx = (Rx + W + w - Rx cos phi) /
+    (1 + k) and d = Rx + W + w - rx.
+    """
     lv_in = np.array([p["lv_endo_rx"], p["lv_endo_rx"] * p["lv_endo_y_ratio"], p["lv_endo_rz"]])
     lv_out = lv_in + p["lv_wall"]
-    rv_out = np.array([lv_out[0] + p["rv_extra_rx"], lv_out[1] * p["rv_y_ratio"], lv_out[2] * p["rv_z_ratio"]])
+    ry, rz = lv_out[1] * p["rv_y_ratio"], lv_out[2] * p["rv_z_ratio"]
+    phi = np.deg2rad(p["junction_half_angle_deg"])
+    k = np.sqrt(1.0 - (lv_out[1] * np.sin(phi) / ry) ** 2)
+    x_max = lv_out[0] + p["rv_cavity_width"] + p["rv_wall"]
+    rx = (x_max - lv_out[0] * np.cos(phi)) / (1.0 + k)
+    rv_out = np.array([rx, ry, rz])
     rv_in = rv_out - p["rv_wall"]
-    o, r = np.zeros(3), np.array([p["rv_offset_x"], 0.0, 0.0])
+    o, r = np.zeros(3), np.array([x_max - rx, 0.0, 0.0])
     return {"lv_in": (o, lv_in), "lv_out": (o, lv_out), "rv_in": (r, rv_in), "rv_out": (r, rv_out)}
 
 
@@ -124,7 +138,7 @@ def _mesh_biv(p: dict[str, float], resolution_mm: float) -> tuple[np.ndarray, np
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
             biv_ellipsoid(
                 path, char_length=float(resolution_mm), base_cut_z=p["base_cut_z"], box_size=1000.0,
-                rv_wall_thickness=p["rv_wall"], lv_wall_thickness=p["lv_wall"], rv_offset_x=p["rv_offset_x"],
+                rv_wall_thickness=p["rv_wall"], lv_wall_thickness=p["lv_wall"], rv_offset_x=float(e["rv_out"][0][0]),
                 lv_radius_x=float(e["lv_out"][1][0]), lv_radius_y=float(e["lv_out"][1][1]),
                 lv_radius_z=float(e["lv_out"][1][2]), rv_radius_x=float(e["rv_out"][1][0]),
                 rv_radius_y=float(e["rv_out"][1][1]), rv_radius_z=float(e["rv_out"][1][2]),
@@ -161,7 +175,7 @@ def label_surfaces(points: np.ndarray, tets: np.ndarray, p: dict[str, float]) ->
     keys = list(dist)
     which = np.argmin(np.stack([dist[k] for k in keys], axis=1), axis=1)
     label = np.array(keys)[which]
-    o, r = e["rv_out"]
+    o, r = e["rv_in"]  # the LV epicardial ellipsoid bounds the RV cavity only inside the RV endocardium
     inside_rv = (((c - o) / r) ** 2).sum(axis=1) < 1.0
     classes = {
         "lv_endo": label == "lv_in",

@@ -20,6 +20,7 @@ after meshio has written the file (and read back by meshio's reader).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -169,8 +170,11 @@ def read_mesh(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"path: no such file: {str(path)!r}")
     try:
-        mesh = meshio.read(path)
-    except Exception as exc:  # meshio raises a variety of errors on bad files
+        # meshio prints and calls sys.exit on some unreadable files: keep both inside
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), \
+                contextlib.redirect_stderr(devnull):
+            mesh = meshio.read(path)
+    except (Exception, SystemExit) as exc:  # meshio raises a variety of errors on bad files
         raise MeshError(f"path: could not read {str(path)!r} as a mesh: {exc}") from exc
     points = np.ascontiguousarray(mesh.points[:, :3], dtype=np.float64) if mesh.points.shape[1] >= 3 else None
     if points is None:
