@@ -247,6 +247,16 @@ def test_eikonal_not_later_than_dijkstra_on_shell(small_shell):
     assert np.all(eik <= dij * 1.05 + 1e-9)
 
 
+def test_solver_pickles(small_shell):
+    import pickle
+
+    sh = small_shell
+    solver = ActivationSolver(sh.points, sh.tets, sh.fibres, sh.sheets, method="dijkstra")
+    clone = pickle.loads(pickle.dumps(solver))
+    np.testing.assert_array_equal(clone.solve(sh.endo[:2]), solver.solve(sh.endo[:2]))
+    assert clone.method == "dijkstra" and clone.n_edges == solver.n_edges
+
+
 def test_public_names():
     assert mitwin.ActivationSolver is ActivationSolver
     assert mitwin.activation_times is activation_times

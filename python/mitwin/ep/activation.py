@@ -161,11 +161,20 @@ class ActivationSolver:
         f, s = _orthonormal_frames(f, s)
         sp = _as_speeds(speeds)
         endo = _as_endo_speed(endo_speed, n)
-        self._core = core.ActivationSolver(pts, tt, f, s, sp, endo, method)
+        self._inputs = (pts, tt, f, s, sp, endo, method)
+        self._core = core.ActivationSolver(*self._inputs)
         self.method = method
         self.speeds = sp
         self.n_nodes = n
         logger.debug("activation solver (%s): %d nodes, %d edges", method, n, self._core.n_edges)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the compiled solver is rebuilt from the validated inputs (pickling for process pools)
+        return {k: v for k, v in self.__dict__.items() if k != "_core"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._core = core.ActivationSolver(*self._inputs)
 
     @property
     def n_edges(self) -> int:
