@@ -449,3 +449,13 @@ def test_core_synthesis_rejects_bad_times(bad, where):
     at[0, where] = bad
     with pytest.raises(ValueError, match="at"):
         _core.synthesize_qrs(np.ones((6, 2)), at, 0.0, 1.0, 12, np.ones(1), 0)
+
+
+def test_from_heart_uses_the_heart_electrodes(jittered):
+    from types import SimpleNamespace
+
+    points, tets, electrodes = jittered
+    heart = SimpleNamespace(points=points, tets=tets, electrodes=electrodes)
+    lf = LeadField.from_heart(heart)
+    assert np.array_equal(lf.matrix, LeadField(points, tets, electrodes).matrix)
+    assert set(lf.electrodes) == set(ELECTRODES) and lf.n_nodes == points.shape[0]
