@@ -304,6 +304,24 @@ def test_lowpass_is_zero_phase_and_handles_short_signals():
     assert np.allclose(lowpass(x, 1.0, 150.0), ref, atol=1e-10)
 
 
+def test_core_filter_equals_scipy_forward_backward(jittered):
+    from scipy.signal import butter, sosfilt_zi, sosfiltfilt
+
+    from mitwin import _core
+
+    points, tets, electrodes = jittered
+    lf = LeadField(points, tets, electrodes)
+    at = _at_from_corner(points, 0.3)[None]
+    values, first = np.array([0.1, 0.5, 0.9, 1.0]), -1
+    sos = butter(4, 150.0, fs=1000.0, output="sos")
+    raw = _core.synthesize_qrs(lf.lead_matrix, at, -40.0, 1.0, 120, values, first)
+    filt = _core.synthesize_qrs(lf.lead_matrix, at, -40.0, 1.0, 120, values, first, sos=sos, zi=sosfilt_zi(sos))
+    ref = sosfiltfilt(sos, raw, axis=-1, padtype=None)
+    assert np.allclose(filt, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+    with pytest.raises(ValueError, match="sos"):
+        _core.synthesize_qrs(lf.lead_matrix, at, 0.0, 1.0, 10, values, first, sos=np.ones((2, 5)), zi=np.ones((2, 2)))
+
+
 def test_qrs_lowpass_keeps_timing(jittered):
     points, tets, electrodes = jittered
     lf = LeadField(points, tets, electrodes)
