@@ -6,7 +6,9 @@
 * one QRS vs one Dijkstra activation solve on the same mesh (<= 5 % at full size).
 
 Short by default; ``MITWIN_BENCH=full`` uses the 153.6k-node mesh, where the speed claims are asserted
-(in the short mode only the results are checked and the ratios recorded)::
+(in the short mode only the results are checked and the ratios recorded). The thread speed-up is only
+asserted when two cores are idle (1-minute load average below n_cores - 1.5); otherwise the test records
+the ratio and skips the assertion, saying so::
 
     MITWIN_BENCH=full nice -n 10 python -m pytest bench/bench_ecg.py --benchmark-json=bench/results/ecg.json
 """

@@ -12,8 +12,9 @@ field ``L`` (n_nodes, 9), built once per mesh and electrode set (C++, :func:`mit
 With ``Vm_j(t) = rest + amplitude * s(t - AT_j)`` every signal is a sum of shifted copies of the upstroke
 ``s``. The lead weights are binned by AT (linear interpolation between the two neighbouring samples, so
 the signal is continuous in AT) and convolved with the sampled upstroke: O(N + T) per QRS instead of the
-O(N T) of time stepping (C++, :func:`mitwin._core.synthesize_qrs`). The resting potential drops out: the
-lead weights of every tet sum to zero, so a uniform Vm gives no signal.
+O(N T) of time stepping (C++, :func:`mitwin._core.synthesize_qrs`, which also applies the zero-phase
+low-pass). The resting potential drops out: the lead weights of every tet sum to zero, so a uniform Vm
+gives no signal.
 
 Conventions
 -----------
@@ -103,7 +104,7 @@ class ECG:
 
     Attributes
     ----------
-    signals : (n_leads, T) float64
+    signals : (n_leads, T) float64, read-only
         One row per lead, in the order of ``leads`` (mV times K for a raw pseudo-ECG).
     dt : float
         Sampling interval, ms.
