@@ -477,3 +477,20 @@ def test_from_heart_uses_the_heart_electrodes(jittered):
     lf = LeadField.from_heart(heart)
     assert np.array_equal(lf.matrix, LeadField(points, tets, electrodes).matrix)
     assert set(lf.electrodes) == set(ELECTRODES) and lf.n_nodes == points.shape[0]
+
+
+def test_standard_electrodes_on_a_posed_shell():
+    """The 12-lead positions of mitwin.anatomy.electrodes are valid for the lead field, and a wave
+    from the endocardium gives a finite QRS about as long as the activation."""
+    from mitwin.anatomy.electrodes import Torso, place_torso, pose_rotation, standard_electrodes
+    from mitwin.anatomy.synthetic import shell_mesh
+
+    s = shell_mesh(24, 16, 4)
+    points = s.points @ pose_rotation(45.0, 25.0, 0.0).T
+    points -= points.mean(axis=0)
+    apex = points[np.argmin(s.points[:, 2])]
+    electrodes = standard_electrodes(points, apex, place_torso(points, Torso(a=165.0, b=110.0)))
+    at = (1.0 - s.tm) * 10.0 / 0.5 + s.ab * 40.0  # endo -> epi and apex -> base, ms
+    ecg = pseudo_ecg(points, s.tets, electrodes, at)
+    assert np.all(np.isfinite(ecg.signals)) and np.abs(ecg.signals).max() > 0
+    assert qrs_duration(ecg) == pytest.approx(total_activation_time(at), abs=8.0)

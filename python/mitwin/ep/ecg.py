@@ -46,7 +46,6 @@ import functools
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,18 +169,13 @@ class ECG:
 
     def to_csv(self, path: str | os.PathLike) -> Path:
         """Write ``t_ms`` and one column per lead to a CSV file (atomically); return the path."""
-        path = Path(path)
+        from .._atomic import atomic_path
+
         table = np.column_stack([self.t, self.signals.T])
         header = ",".join(("t_ms",) + self.leads)
-        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                np.savetxt(fh, table, delimiter=",", header=header, comments="", fmt="%.10g")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        with atomic_path(path) as tmp:
+            np.savetxt(tmp, table, delimiter=",", header=header, comments="", fmt="%.10g")
+        return Path(path)
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike, dt: float | None = None) -> ECG:
