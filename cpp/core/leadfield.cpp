@@ -34,10 +34,11 @@ void node_incidence(const Index* tets, Index n_tets, Index n_points, std::vector
   for (Index k = 0; k < 4 * n_tets; ++k) entries[fill[tets[k]]++] = k;
 }
 
-// On x86-64 with GCC, the binning kernel is also compiled for AVX2 + FMA and picked at load time when the
-// CPU has them (function multi-versioning); the portable build stays the default.
+// On x86-64 with GCC, the binning kernel is also compiled for FMA (with 256-bit AVX) and picked at load
+// time when the CPU has it (function multi-versioning, dispatched on the CPU's features); the portable
+// build stays the default.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define MITWIN_KERNEL_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#define MITWIN_KERNEL_CLONES __attribute__((target_clones("fma", "default")))
 #define MITWIN_ALWAYS_INLINE __attribute__((always_inline))
 #else
 #define MITWIN_KERNEL_CLONES
