@@ -270,6 +270,16 @@ def test_mesh_and_at_validation(jittered):
         lf.qrs_batch(at[None], n_threads=-2)
 
 
+def test_core_value_range(rng):
+    from mitwin import _core
+
+    x = rng.normal(size=(3, 70000))
+    assert _core.value_range(x, n_threads=2) == (x.min(), x.max())
+    x[2, 5] = np.nan
+    assert all(np.isnan(v) for v in _core.value_range(x))
+    assert _core.value_range(np.zeros(0)) == (np.inf, -np.inf)
+
+
 def test_core_boundary_rejects_bad_input():
     from mitwin import _core
 

@@ -91,9 +91,21 @@ py::array_t<double> synthesize_qrs_py(const CArray<double>& lead, const CArray<d
   return to_numpy(std::move(out), {n_maps, n_leads, n_samples});
 }
 
+py::tuple value_range_py(const CArray<double>& x, int n_threads) {
+  double lo = 0.0, hi = 0.0;
+  {
+    py::gil_scoped_release release;
+    value_range(x.data(), static_cast<Index>(x.size()), n_threads, &lo, &hi);
+  }
+  return py::make_tuple(lo, hi);
+}
+
 }  // namespace
 
 void bind_leadfield(py::module_& m) {
+  m.def("value_range", &value_range_py, "x"_a, "n_threads"_a = 0,
+        "(min, max) of a float64 array of any shape (both NaN if any value is NaN; (inf, -inf) when empty), "
+        "computed in parallel with the GIL released.");
   m.def("lead_field", &lead_field_py, "points"_a, "tets"_a, "electrodes"_a, "scale"_a = 1.0, "n_threads"_a = 0,
         R"doc(Pseudo-ECG lead field L, (n_points, n_electrodes) float64.
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -105,6 +106,27 @@ bool bin_nodes(const double* lead, const double* times, Index c0, Index c1, doub
 }
 
 }  // namespace
+
+void value_range(const double* x, Index n, int n_threads, double* lo, double* hi) {
+  double mn = std::numeric_limits<double>::infinity();
+  double mx = -std::numeric_limits<double>::infinity();
+  Index n_nan = 0;
+  const int threads = resolve_threads(n_threads);
+  (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) reduction(min : mn) reduction(max : mx) \
+    reduction(+ : n_nan) if (n > 65536)
+#endif
+  for (Index i = 0; i < n; ++i) {
+    const double v = x[i];
+    if (std::isnan(v)) ++n_nan;
+    mn = std::min(mn, v);
+    mx = std::max(mx, v);
+  }
+  if (n_nan > 0) mn = mx = std::numeric_limits<double>::quiet_NaN();
+  *lo = mn;
+  *hi = mx;
+}
 
 void zero_phase_filter(const ZeroPhaseFilter& filter, double* x, Index n) {
   const size_t n_sections = filter.sos.size() / 6;

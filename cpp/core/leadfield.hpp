@@ -46,6 +46,10 @@ struct ZeroPhaseFilter {
   std::vector<double> zi;
 };
 
+// Smallest and largest of x[0 .. n) (both NaN if any value is NaN), in parallel: the range of a batch
+// of activation maps without a serial pass over it.
+void value_range(const double* x, Index n, int n_threads, double* lo, double* hi);
+
 // Filters x[0 .. n) in place.
 void zero_phase_filter(const ZeroPhaseFilter& filter, double* x, Index n);
 

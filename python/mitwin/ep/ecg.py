@@ -606,7 +606,7 @@ class LeadField:
             raise ValueError(f"margin: expected a time >= 0 ms, got {margin}")
         if not math.isfinite(amplitude):
             raise ValueError(f"amplitude: expected a finite upstroke amplitude in mV, got {amplitude}")
-        t_start, t_end = (float(at.min()), float(at.max())) if at.size else (0.0, 0.0)
+        t_start, t_end = core.value_range(at, n_threads=_n_threads(n_threads)) if at.size else (0.0, 0.0)
         if not (math.isfinite(t_start) and math.isfinite(t_end)):  # NaN propagates into min and max
             bad = int(np.count_nonzero(~np.isfinite(at)))
             raise ValueError(f"{name}: expected finite activation times, got {bad} NaN/inf entries")
