@@ -21,6 +21,7 @@ rules at the insertion junctions. The sheet is ``e_n`` and the sheet normal ``f 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from .coordinates import tet_gradients
 
@@ -68,15 +69,13 @@ def compute_fibres(points: np.ndarray, tets: np.ndarray, tm: np.ndarray, ab: np.
     w = np.abs(vol)
     g_tm = np.einsum("mi,mik->mk", tm[tets], grads)
     g_ab = np.einsum("mi,mik->mk", ab[tets], grads)
-    # structure tensor of grad tm and plain averages, volume weighted
-    outer = np.einsum("mi,mj->mij", g_tm, g_tm) * w[:, None, None]
-    tens = np.zeros((n, 3, 3))
-    avg_tm = np.zeros((n, 3))
-    avg_ab = np.zeros((n, 3))
-    for i in range(4):
-        np.add.at(tens, tets[:, i], outer)
-        np.add.at(avg_tm, tets[:, i], g_tm * w[:, None])
-        np.add.at(avg_ab, tets[:, i], g_ab * w[:, None])
+    # structure tensor of grad tm and plain averages, volume weighted, summed onto the nodes
+    m = tets.shape[0]
+    incidence = sp.csr_array((np.repeat(w, 4), (tets.ravel(), np.repeat(np.arange(m), 4))), shape=(n, m))
+    outer = np.einsum("mi,mj->mij", g_tm, g_tm).reshape(m, 9)
+    tens = (incidence @ outer).reshape(n, 3, 3)
+    avg_tm = incidence @ g_tm
+    avg_ab = incidence @ g_ab
     _, vecs = np.linalg.eigh(tens)
     e_n = vecs[:, :, 2]
     # orient towards the epicardium: against the gradient of tm of the tets on the node's side
