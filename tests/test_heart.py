@@ -235,3 +235,15 @@ def test_msh_with_physical_groups_and_cobiveco_classes(subject, tmp_path):
     g2 = Heart.load(tmp_path / "cob.vtu", units="mm")
     for k in h.surfaces:
         assert np.array_equal(g2.surfaces[k], h.surfaces[k]), k
+
+
+def test_plot_heart_writes_a_png(tmp_path):
+    import matplotlib.image as mpimg
+
+    from mitwin.anatomy.plot import plot_heart
+
+    h = _random_heart()
+    path = plot_heart(h, tmp_path / "heart.png", n_points=500, n_fibres=50, dpi=40)
+    img = mpimg.imread(path)
+    assert img.shape[0] > 300 and img.shape[1] > 500
+    assert img[..., :3].std() > 0.05  # not blank

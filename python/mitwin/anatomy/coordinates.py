@@ -122,8 +122,14 @@ def laplace_solve(K: sp.csr_array, fixed: np.ndarray, values: np.ndarray, *, sol
     if solver not in _SOLVERS:
         raise ValueError(f"solver: expected one of {_SOLVERS}, got {solver!r}")
     n = K.shape[0]
-    fixed = np.asarray(fixed, dtype=np.int64)
-    values = np.asarray(values, dtype=np.float64)
+    fixed = np.asarray(fixed, dtype=np.int64).ravel()
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if fixed.size == 0:
+        raise ValueError("fixed: expected at least one Dirichlet node (the problem is singular without), got none")
+    if fixed.shape != values.shape:
+        raise ValueError(f"values: expected one value per fixed node ({fixed.size}), got {values.size}")
+    if fixed.min() < 0 or fixed.max() >= n:
+        raise ValueError(f"fixed: node indices must lie in [0, {n}), got {int(fixed.min())}..{int(fixed.max())}")
     u = np.zeros(n)
     u[fixed] = values
     free = np.ones(n, dtype=bool)
