@@ -11,12 +11,14 @@ scipy's default ``spsolve`` (SuperLU, COLAMD ordering).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
-from conftest import FULL
-
 pytest.importorskip("cardiac_geometries_core")
+
+FULL = os.environ.get("MITWIN_BENCH", "short").lower() == "full"
 
 RESOLUTION_MM = 1.35 if FULL else 4.0
 ROUNDS = 1 if FULL else 3

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,17 @@ def edges_of(tets: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- writing
 
 
+def unique_temp_path(path: Path) -> Path:
+    """A fresh hidden file name next to ``path`` (created empty, with the default permissions)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            with open(tmp, "xb"):
+                return tmp
+        except FileExistsError:  # pragma: no cover - astronomically unlikely
+            continue
+
+
 def _field_data_xml(field: dict[str, np.ndarray]) -> bytes:
     parts = ["<FieldData>"]
     for name, arr in field.items():
@@ -154,17 +165,16 @@ def write_vtu(path: Path, points, tets, point_data: dict, electrodes: dict, meta
         field["electrodes"] = np.stack([np.asarray(electrodes[k], dtype=np.float64) for k in ELECTRODE_ORDER])
     field["mitwin_meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     mesh = meshio.Mesh(points, [("tetra", tets)], point_data=point_data)
-    fd, tmp = tempfile.mkstemp(suffix=".vtu", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
+    tmp = unique_temp_path(path)
     try:
         meshio.write(tmp, mesh, file_format="vtu", binary=True)
-        data = Path(tmp).read_bytes()
+        data = tmp.read_bytes()
         tag = b"<UnstructuredGrid>"
         at = data.index(tag) + len(tag)
-        Path(tmp).write_bytes(data[:at] + b"\n" + _field_data_xml(field) + data[at:])
+        tmp.write_bytes(data[:at] + b"\n" + _field_data_xml(field) + data[at:])
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
