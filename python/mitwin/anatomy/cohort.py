@@ -16,7 +16,7 @@ LV endo radius z    62 - 75       with the base cut, an LV cavity 77-100 mm long
 base cut height     15 - 25       base plane above the equator of the LV ellipsoid
 LV wall             8 - 12        LV wall thickness (issue range; Lang et al. 2015: 6-10 mm septum)
 RV wall             3 - 5         RV free-wall thickness < 5 mm (Lang et al. 2015)
-RV cavity width     20 - 32       septum to RV free wall at the LV equator (RV basal diameter
+RV cavity width     24 - 36       septum to RV free wall at the LV equator (RV basal diameter
                                   25-41 mm, Lang et al. 2015)
 junction half-angle 60 - 75 deg   epicardial RV insertion points seen from the LV axis: the
                                   septum spans about a third of the LV circumference (two of
@@ -73,7 +73,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "base_cut_z": (15.0, 25.0),
     "lv_wall": (8.0, 12.0),
     "rv_wall": (3.0, 5.0),
-    "rv_cavity_width": (20.0, 32.0),
+    "rv_cavity_width": (24.0, 36.0),
     "junction_half_angle_deg": (60.0, 75.0),
     "rv_y_ratio": (1.00, 1.10),
     "rv_z_ratio": (0.80, 0.90),
