@@ -381,6 +381,9 @@ def compute_coordinates(points: np.ndarray, tets: np.ndarray, surfaces: dict[str
     :class:`Coordinates`
     """
     n = points.shape[0]
+    missing = [k for k in ("lv_endo", "rv_endo", "epi", "base") if k not in surfaces or np.size(surfaces[k]) == 0]
+    if missing:
+        raise MeshError(f"surfaces: expected non-empty node sets lv_endo, rv_endo, epi, base; missing or empty: {missing}")
     lv, rv, epi, base = (np.asarray(surfaces[k], dtype=np.int64) for k in ("lv_endo", "rv_endo", "epi", "base"))
     edges = edges_of(tets)
     graph = edge_graph(points, tets, edges)

@@ -121,6 +121,9 @@ class Heart:
         aha = aha_segments(c.ab, c.rt, c.tv)
         meta = dict(meta or {})
         meta.setdefault("apex", c.apex)
+        meta.setdefault("junctions", {"ab_levels": c.junction_levels.round(6).tolist(),
+                                      "posterior_deg": np.degrees(c.junction_angles[:, 0]).round(4).tolist(),
+                                      "anterior_deg": np.degrees(c.junction_angles[:, 1]).round(4).tolist()})
         if electrodes is None:
             from .electrodes import Torso
 
