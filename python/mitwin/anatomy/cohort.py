@@ -51,11 +51,12 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import write_text_atomic
 from .._version import __version__
 from ..errors import DatasetError, MeshError
 from .electrodes import Torso, pose_rotation
 from .heart import Heart
-from .mesh_io import boundary_faces, unique_temp_path
+from .mesh_io import boundary_faces
 
 log = logging.getLogger(__name__)
 
@@ -239,14 +240,7 @@ def _read_manifest(out: Path) -> dict[str, Any]:
 
 
 def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    path = out / "manifest.json"
-    tmp = unique_temp_path(path)
-    try:
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm: float | None = None,

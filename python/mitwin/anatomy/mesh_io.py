@@ -23,12 +23,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..errors import MeshError
 
 #: Surface keys of a Heart and their bit in the ``surface`` point-data array.
@@ -125,17 +125,6 @@ def edges_of(tets: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- writing
 
 
-def unique_temp_path(path: Path) -> Path:
-    """A fresh hidden file name next to ``path`` (created empty, with the default permissions)."""
-    while True:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-        try:
-            with open(tmp, "xb"):
-                return tmp
-        except FileExistsError:  # pragma: no cover - astronomically unlikely
-            continue
-
-
 def _field_data_xml(field: dict[str, np.ndarray]) -> bytes:
     parts = ["<FieldData>"]
     for name, arr in field.items():
@@ -165,17 +154,12 @@ def write_vtu(path: Path, points, tets, point_data: dict, electrodes: dict, meta
         field["electrodes"] = np.stack([np.asarray(electrodes[k], dtype=np.float64) for k in ELECTRODE_ORDER])
     field["mitwin_meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     mesh = meshio.Mesh(points, [("tetra", tets)], point_data=point_data)
-    tmp = unique_temp_path(path)
-    try:
+    with atomic_path(path) as tmp:
         meshio.write(tmp, mesh, file_format="vtu", binary=True)
         data = tmp.read_bytes()
         tag = b"<UnstructuredGrid>"
         at = data.index(tag) + len(tag)
         tmp.write_bytes(data[:at] + b"\n" + _field_data_xml(field) + data[at:])
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ----------------------------------------------------------------------------- reading
