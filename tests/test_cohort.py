@@ -10,6 +10,7 @@ import pytest
 from mitwin._validate import tet_signed_volumes
 from mitwin.anatomy import cohort
 from mitwin.anatomy.heart import Heart
+from mitwin.errors import DatasetError
 
 RES = 5.0  # coarse: ~3k nodes, a few seconds per subject
 
@@ -46,6 +47,9 @@ def test_bad_arguments(tmp_path):
         cohort.make_cohort(1, out=tmp_path, resolution_mm=0.0)
     with pytest.raises(FileNotFoundError):
         cohort.load_cohort(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="manifest.json"):
+        cohort.make_cohort(1, out=tmp_path)
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,7 @@ def test_round_trip_is_bit_exact(tmp_path):
         assert np.array_equal(h.electrodes[k], g.electrodes[k])
     assert g.meta == h.meta
     assert g.n_nodes == h.n_nodes
+    assert repr(g).startswith(f"Heart(n_nodes={h.n_nodes}, n_tets={h.tets.shape[0]}")
     # the file is a plain VTU that meshio reads with the documented names
     m = meshio.read(path)
     assert {"tm", "ab", "rt", "tv", "fibre", "sheet", "normal", "aha", "surface"} <= set(m.point_data)

@@ -59,6 +59,11 @@ class Heart:
     electrodes: dict[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={np.size(v)}" for k, v in self.surfaces.items())
+        return (f"Heart(n_nodes={self.n_nodes}, n_tets={int(self.tets.shape[0])}, surfaces({sizes}), "
+                f"electrodes={sorted(self.electrodes)}, meta_keys={sorted(self.meta)})")
+
     @property
     def n_nodes(self) -> int:
         """Number of mesh nodes N."""
