@@ -35,7 +35,7 @@ conjugate gradients with a Jacobi preconditioner (``solver="cg"``, default) or S
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -224,7 +224,6 @@ class Coordinates:
     septal_direction: np.ndarray
     junction_levels: np.ndarray
     junction_angles: np.ndarray
-    info: dict = field(default_factory=dict)
 
 
 def find_apex(points: np.ndarray, lv_epi: np.ndarray, base: np.ndarray) -> int:

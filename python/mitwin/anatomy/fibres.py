@@ -30,7 +30,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-300)
 
 
-def _septal_weight(rt: np.ndarray, tv: np.ndarray, blend: float) -> np.ndarray:
+def _septal_weight(rt: np.ndarray, blend: float) -> np.ndarray:
     """1 inside the septum (rt in (2/3, 1)), 0 on the free walls, linear ramps of width ``blend``."""
     rt = np.mod(rt, 1.0)
     a, b = 2.0 / 3.0, 1.0
@@ -48,7 +48,8 @@ def compute_fibres(points: np.ndarray, tets: np.ndarray, tm: np.ndarray, ab: np.
     Parameters
     ----------
     points : (N, 3) float64, mm; tets : (M, 4) int64.
-    tm, ab, rt, tv : (N,) Cobiveco-style coordinates.
+    tm, ab, rt, tv : (N,) Cobiveco-style coordinates (tv is accepted for a uniform signature;
+        the septum is recognised from rt, which covers both of its sides).
     helix_endo, helix_epi : helix angles in degrees at tm = 1 and tm = 0.
     blend : width in rt of the transition between the free-wall and the septal rule.
 
@@ -92,7 +93,7 @@ def compute_fibres(points: np.ndarray, tets: np.ndarray, tm: np.ndarray, ab: np.
 
     free = np.deg2rad(helix_epi + (helix_endo - helix_epi) * tm)
     septal = np.deg2rad(helix_endo * tm)
-    ws = _septal_weight(rt, tv, blend)
+    ws = _septal_weight(rt, blend)
     alpha = (1.0 - ws) * free + ws * septal
     fibres = _unit(np.cos(alpha)[:, None] * e_c + np.sin(alpha)[:, None] * e_l)
     sheets = e_n
