@@ -184,6 +184,16 @@ def test_surface_errors(block):
         Heart.from_labelled_mesh(points, tets, {**surf, "rv_endo": surf["lv_endo"]})
     with pytest.raises(ValueError, match="points"):
         Heart.from_labelled_mesh(points[:, :2], tets, surf)
+    nan_points = points.copy()
+    nan_points[3, 1] = np.nan
+    with pytest.raises(ValueError, match="points: expected finite"):
+        Heart.from_labelled_mesh(nan_points, tets, surf)
+    with pytest.raises(ValueError, match="tets"):
+        Heart.from_labelled_mesh(points, tets + points.shape[0], surf)
+    flat = points.copy()
+    flat[:, 2] = 0.0
+    with pytest.raises(MeshError, match="degenerate"):
+        Heart.from_labelled_mesh(flat, tets, surf)
 
 
 # ----------------------------------------------------------------------------- on a generated subject
