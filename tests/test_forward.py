@@ -143,15 +143,22 @@ def test_simulate_matches_the_batch_and_the_one_call(heart, forward, batch):
 
 
 @pytest.mark.slow
-def test_infarcts_only_delay_activation(batch):
-    """Slower conduction can only delay: AT with an infarct >= healthy AT, slow CV >= normal CV."""
+def test_infarcts_only_delay_activation(heart, batch):
+    """Slower conduction can only delay: AT with an infarct >= healthy AT, slow CV >= normal CV.
+
+    Exact for shortest paths on the edge graph; the Eikonal solver's local updates are not
+    exactly monotone in the speeds, so there a handful of nodes may come up to 3 ms early."""
+    from mitwin.ep.forward import prepare
+
     names = ["baseline", *SCENARIOS]
-    healthy = batch.at[0]
-    for k in range(1, len(batch)):
-        assert np.all(batch.at[k] >= healthy - 1e-9), names[k]
-        assert np.any(batch.at[k] > healthy + 1.0), names[k]
     slow, normal = names.index("lateral_transmural_slow_cv"), names.index("lateral_transmural")
-    assert np.all(batch.at[slow] >= batch.at[normal] - 1e-9)
+    graph = prepare(heart, method="dijkstra").simulate_batch([None, *SCENARIOS.values()])
+    for b, tol, frac in ((graph, 1e-9, 0.0), (batch, 3.0, 0.005)):
+        for k in range(1, len(b)):
+            early = b.at[k] < b.at[0] - 1e-9
+            assert early.mean() <= frac and np.all(b.at[k] >= b.at[0] - tol), names[k]
+            assert np.any(b.at[k] > b.at[0] + 1.0), names[k]
+        assert np.all(b.at[slow] >= b.at[normal] - tol)
     np.testing.assert_array_equal(batch.labels[slow], batch.labels[normal])
 
 

@@ -132,6 +132,9 @@ def simulate_subject(path: str | Path, index: int, settings: CampaignSettings) -
     sid = path.stem
     heart = Heart.load(path)
     seed = subject_seed(int(heart.meta.get("seed", 0)), index)
+    if heart.n_nodes < settings.n_cloud:
+        raise ValueError(f"n_cloud: {sid} has {heart.n_nodes} nodes, fewer than the {settings.n_cloud} cloud points "
+                         "to sample; use a finer cohort (smaller resolution_mm) or CampaignSettings(n_cloud=...)")
     lap("load")
     conduction = conduction_system(heart, dense=settings.dense_speed, sparse=settings.sparse_speed,
                                    purkinje_speed=settings.purkinje_speed)
