@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 
 import numpy as np
 import pytest
 
 from mitwin.infarct import SCENARIOS
-
-import os
 
 FULL = os.environ.get("MITWIN_BENCH", "short").lower() == "full"
 
