@@ -176,3 +176,38 @@ def test_user_scenarios_file(cohort, tmp_path, monkeypatch):
 def test_bad_arguments(cohort, tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         run_campaign(cohort, tmp_path / "x.h5", progress=False, **kwargs)
+
+
+def test_scenario_table_volumes_on_a_reference(cohort):
+    from mitwin.anatomy.heart import Heart
+    from mitwin.infarct import scenario_table
+
+    ref = cohort / "subject_000.vtu"
+    table = scenario_table(reference=ref)
+    heart = Heart.load(ref)
+    p = heart.points[heart.tets]
+    tet_vol = np.abs(np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])) / 6
+    rows = {line.split("|")[1].strip(): line.split("|") for line in table.splitlines() if line.startswith("| ")}
+    for name, inf in SCENARIOS.items():
+        lab = inf.labels(heart.tm, heart.ab, heart.rt, heart.tv)
+        # per tet: its volume times the share of its four nodes in scar / BZ
+        scar = np.sum(tet_vol * (lab[heart.tets] == 2).mean(axis=1)) / 1000
+        bz = np.sum(tet_vol * (lab[heart.tets] == 1).mean(axis=1)) / 1000
+        assert float(rows[name][-3]) == pytest.approx(scar, abs=0.051), name
+        assert float(rows[name][-2]) == pytest.approx(bz, abs=0.051), name
+    assert f"myocardium {tet_vol.sum() / 1000:.0f} mL" in table
+
+
+def test_command_line(cohort, tmp_path, monkeypatch, capsys):
+    from mitwin.cli import main
+
+    assert main(["scenarios"]) == 0
+    assert "lateral_transmural_slow_cv" in capsys.readouterr().out
+    # the coarse test meshes are too small for the default 4096-point clouds: a clear error
+    assert main(["simulate", "--cohort", str(cohort), "--out", str(tmp_path / "d.h5"), "--subjects", "1",
+                 "--workers", "1"]) == 2
+    assert "n_cloud" in capsys.readouterr().err
+    monkeypatch.setattr(campaign, "CampaignSettings", functools.partial(CampaignSettings, n_cloud=1024))
+    assert main(["simulate", "--cohort", str(cohort), "--out", str(tmp_path / "d.h5"), "--subjects", "1",
+                 "--workers", "1"]) == 0
+    assert validate_dataset(tmp_path / "d.h5").n_scenarios == 18
