@@ -270,3 +270,15 @@ def test_node_volumes_sum_to_mesh_volume(small_box):
     # an inner node of a regular 1 mm Kuhn grid owns 1 mm^3 (24 tets of 1/6 mm^3, a quarter each)
     inner = np.flatnonzero(np.all((points > 0.5) & (points < 9.5), axis=1))
     assert vol[inner] == pytest.approx(np.ones(inner.size))
+
+
+def test_shipped_example_scenarios():
+    from mitwin.infarct import EXAMPLES_DIR
+
+    sizes = load_scenarios(EXAMPLES_DIR / "apical_sizes.json")
+    assert len(sizes) == 6
+    for name, inf in sizes.items():
+        ref = SCENARIOS["apical_transmural" if "transmural" in name else "apical_subendocardial"]
+        assert inf.centre == ref.centre and inf.radii[0] == ref.radii[0]
+        assert inf.radii[1] == int(name[-2:]) / 100
+        assert inf.bz_radii == pytest.approx(tuple(r + m for r, m in zip(inf.radii, (0.2, 0.08, 0.05))))

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "BZ_MARGIN",
+    "EXAMPLES_DIR",
     "INFERENCE_SCENARIOS",
     "Infarct",
     "LOCATIONS",
@@ -50,6 +51,10 @@ __all__ = [
 ]
 
 HEALTHY, BORDER_ZONE, SCAR = 0, 1, 2
+
+#: Folder of the example scenario files shipped with mitwin (``apical_sizes.json``: the apical
+#: infarct with r_ab 0.3, 0.2 and 0.1, the shrinking series of the paper's Fig. 11).
+EXAMPLES_DIR = Path(__file__).resolve().parent / "scenarios"
 
 #: Default border-zone margin added to the scar radii (tm, ab, rt), in Cobiveco units. On the
 #: default cohort 0.08 in ab is about 6-7 mm along the LV and 0.05 in rt about 8 mm around
