@@ -364,7 +364,11 @@ def _run_dask(todo: list[str], wanted: dict[str, tuple[int, Path]], settings: Ca
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise ImportError("scheduler: running on a cluster needs dask.distributed "
                           "(pip install 'mitwin[distributed]')") from exc
-    with Client(scheduler) as client:
+    try:
+        client = Client(scheduler, timeout="30s")
+    except (OSError, TimeoutError) as exc:
+        raise ValueError(f"scheduler: could not connect to {scheduler!r} ({exc})") from exc
+    with client:
         futures = {client.submit(_simulate_remote, str(wanted[sid][1]), wanted[sid][0], settings,
                                  key=f"mitwin-simulate-{sid}-{os.getpid()}", pure=False): sid for sid in todo}
         try:
