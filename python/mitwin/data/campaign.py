@@ -157,14 +157,16 @@ def simulate_subject(path: str | Path, index: int, settings: CampaignSettings) -
     k_rows = at.shape[0]
     qrs = np.zeros((k_rows, batch.signals.shape[1], settings.qrs_samples), dtype=np.float32)
     duration = np.empty(k_rows, dtype=np.float32)
+    cut = []
     for k in range(k_rows):
         sig = batch.signals[k, :, : length[k]]
         duration[k] = qrs_duration(sig, settings.dt_ms)
         m = min(int(length[k]), settings.qrs_samples)
         if m < length[k]:
-            log.warning("%s / %s: QRS of %d samples cut to %d", sid, (["baseline", *settings.scenarios])[k],
-                        int(length[k]), settings.qrs_samples)
+            cut.append(f"{(['baseline', *settings.scenarios])[k]} ({int(length[k])})")
         qrs[k, :, :m] = sig[:, :m]
+    if cut:
+        log.warning("%s: QRS longer than %d samples cut: %s", sid, settings.qrs_samples, ", ".join(cut))
     qrs_length = np.minimum(length, settings.qrs_samples).astype(np.int32)
     lap("qrs")
     cloud = point_cloud(heart, n=settings.n_cloud, seed=seed)
