@@ -176,7 +176,8 @@ class Forward:
         labels = np.stack([self.labels(inf) for inf in infarcts])
         factors = np.stack([self._speed_factor(inf, lab) for inf, lab in zip(infarcts, labels)])
         at = self.activation(factors, n_threads=n_threads)
-        qrs = self.lead_field.qrs_batch(at, self.dt, n_threads=n_threads, **self.qrs_options)
+        options = {k: v for k, v in self.qrs_options.items() if k != "n_threads"}
+        qrs = self.lead_field.qrs_batch(at, self.dt, n_threads=n_threads, **options)
         margin = float(self.qrs_options.get("margin", 10.0))
         length = np.floor(at.max(axis=1) / self.dt).astype(np.int64) + 1 + int(np.ceil(margin / self.dt))
         length = np.minimum(length, qrs.signals.shape[-1])
