@@ -202,11 +202,16 @@ def test_transmural_changes_qrs_more_than_subendocardial(batch):
 
 @pytest.mark.slow
 def test_slow_conduction_prolongs_qrs(batch):
+    """The slow variant ends activation, and so the QRS, later (paper: 113.8 vs 99.5 ms).
+
+    Compared on the end of activation and the QRS length, not on the threshold-based
+    :func:`mitwin.ep.ecg.qrs_duration`: the slow scar's late, low-amplitude tail can fall below
+    its 5 % threshold, which then reports the slow variant as the shorter one."""
     names = ["baseline", *SCENARIOS]
-    slow = batch[names.index("lateral_transmural_slow_cv")]
-    normal = batch[names.index("lateral_transmural")]
-    assert slow.qrs_duration > normal.qrs_duration
-    assert slow.total_activation_time > normal.total_activation_time
+    slow, normal = names.index("lateral_transmural_slow_cv"), names.index("lateral_transmural")
+    assert batch[slow].total_activation_time > 1.5 * batch[normal].total_activation_time
+    assert batch.qrs_length[slow] > batch.qrs_length[normal] > batch.qrs_length[0]
+    assert batch[slow].qrs.signals.shape[1] == batch.qrs_length[slow]
 
 
 @pytest.mark.slow
