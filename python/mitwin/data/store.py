@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .._atomic import atomic_path
 from ..errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -186,24 +186,17 @@ def _write_subject(subjects: h5py.Group, rec: SubjectRecord) -> None:
 @contextmanager
 def _atomic_h5(path: Path) -> Iterator[h5py.File]:
     """An HDF5 file written under a temporary name and moved to ``path`` when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".tmp") as tmp:
         fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
         fcpl.set_obj_track_times(False)
         fcpl.set_link_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
         fcpl.set_attr_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
-        fid = h5py.h5f.create(tmp.encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl)
+        fid = h5py.h5f.create(str(tmp).encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl)
         with h5py.File(fid) as f:
             yield f
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_part(path: str | Path, header: Header, record: SubjectRecord) -> Path:
