@@ -47,6 +47,7 @@ __all__ = [
     "aha_overlap",
     "load_scenarios",
     "node_volumes",
+    "scenario_location",
     "scenario_table",
 ]
 
