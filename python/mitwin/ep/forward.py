@@ -1,0 +1,242 @@
+"""The forward model: a heart and an infarct -> activation times, labels and the 8-lead QRS.
+
+:func:`prepare` sets up, once per heart, the conduction system
+(:mod:`mitwin.ep.conduction`: fast endocardial layer, seven root nodes, Purkinje delays), the
+activation solver and the lead field; the returned :class:`Forward` then simulates any number
+of infarcts, one at a time or as a batch that the C++ solver runs in parallel. :func:`simulate`
+is the one-call form.
+
+Healthy speeds (DESIGN.md section 6, paper Sec. IV-A.1): 0.65 m/s along the fibres, 0.48 along
+the sheets, 0.51 along the sheet normals. In scar and border zone every speed, the fast
+endocardial layer's included, is scaled by the infarct's speed factors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..infarct import Infarct
+from .conduction import DENSE_SPEED, PURKINJE_SPEED, SPARSE_SPEED, Conduction, conduction_system
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_SPEEDS", "Forward", "Simulation", "prepare", "simulate"]
+
+#: Healthy conduction speeds (fibre, sheet, sheet-normal), m/s.
+DEFAULT_SPEEDS: tuple[float, float, float] = (0.65, 0.48, 0.51)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """The result of one forward simulation.
+
+    Attributes
+    ----------
+    at : (N,) float64
+        Activation time of each node, ms (the earliest root starts at 0).
+    labels : (N,) int8
+        0 healthy, 1 border zone, 2 scar.
+    qrs : ECG
+        8-lead QRS (I, II, V1..V6) at ``dt`` ms from t = 0, raw (not normalised).
+    infarct : Infarct or None
+    """
+
+    at: np.ndarray
+    labels: np.ndarray
+    qrs: Any
+    infarct: Infarct | None = None
+
+    @property
+    def qrs_duration(self) -> float:
+        """QRS duration from the signal, ms (:func:`mitwin.ep.ecg.qrs_duration`)."""
+        return float(self.qrs.qrs_duration())
+
+    @property
+    def total_activation_time(self) -> float:
+        """``max(at) - min(at)``, ms."""
+        return float(self.at.max() - self.at.min())
+
+
+@dataclass(frozen=True)
+class BatchSimulation:
+    """K simulations of one heart on a common QRS time axis.
+
+    Attributes
+    ----------
+    at : (K, N) float64 ms
+    labels : (K, N) int8
+    qrs : ECGBatch, ``signals`` (K, 8, T); T is set by the latest activation of the batch.
+    qrs_length : (K,) int64, samples of each row up to its own end of activation plus the margin
+        (the rest is the resting signal, zero).
+    infarcts : list of Infarct or None
+    """
+
+    at: np.ndarray
+    labels: np.ndarray
+    qrs: Any
+    qrs_length: np.ndarray
+    infarcts: list[Infarct | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.at.shape[0])
+
+    def __getitem__(self, k: int) -> Simulation:
+        from .ecg import ECG
+
+        full = self.qrs[k]
+        ecg = ECG(full.signals[:, : int(self.qrs_length[k])], full.dt, full.leads, full.t0)
+        return Simulation(self.at[k], self.labels[k], ecg, self.infarcts[k])
+
+
+class Forward:
+    """A heart prepared for forward simulation: conduction system, activation solver, lead field.
+
+    Build it with :func:`prepare`. Safe to reuse for any number of infarcts.
+
+    Attributes
+    ----------
+    heart : Heart
+    conduction : :class:`mitwin.ep.conduction.Conduction`
+    solver : :class:`mitwin.ep.activation.ActivationSolver`
+    lead_field : :class:`mitwin.ep.ecg.LeadField`
+    dt : float, ms
+    qrs_options : dict, keyword arguments of ``LeadField.qrs``
+    """
+
+    def __init__(self, heart: Any, solver: Any, lead_field: Any, conduction: Conduction, *, dt: float,
+                 qrs_options: dict[str, Any]) -> None:
+        self.heart = heart
+        self.solver = solver
+        self.lead_field = lead_field
+        self.conduction = conduction
+        self.dt = float(dt)
+        self.qrs_options = dict(qrs_options)
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.heart.points.shape[0])
+
+    def labels(self, infarct: Infarct | None) -> np.ndarray:
+        """(N,) int8 labels of ``infarct`` on this heart (all 0 for None).
+
+        Raises
+        ------
+        ValueError
+            When the infarct has no scar node on this heart.
+        """
+        if infarct is None:
+            return np.zeros(self.n_nodes, dtype=np.int8)
+        if not isinstance(infarct, Infarct):
+            raise ValueError(f"infarct: expected an Infarct or None, got {type(infarct).__name__}")
+        h = self.heart
+        lab = infarct.labels(h.tm, h.ab, h.rt, h.tv)
+        if not np.any(lab == 2):
+            raise ValueError(f"infarct: {infarct.name!r} contains no node of this heart (an empty infarct); "
+                             "check its centre and radii")
+        return lab
+
+    def _speed_factor(self, infarct: Infarct | None, labels: np.ndarray) -> np.ndarray:
+        return np.ones(self.n_nodes) if infarct is None else infarct.speed_factor(labels)
+
+    def activation(self, speed_factors: np.ndarray, n_threads: int | None = 1) -> np.ndarray:
+        """(K, N) activation times for (K, N) speed-factor fields (the C++ batch)."""
+        c = self.conduction
+        return self.solver.solve_batch(c.roots, c.root_times, speed_factors, n_threads=n_threads)
+
+    def simulate(self, infarct: Infarct | None = None) -> Simulation:
+        """Activation times, labels and QRS for one infarct (None: the healthy heart)."""
+        labels = self.labels(infarct)
+        c = self.conduction
+        at = self.solver.solve(c.roots, c.root_times, self._speed_factor(infarct, labels))
+        qrs = self.lead_field.qrs(at, self.dt, **self.qrs_options)
+        return Simulation(at, labels, qrs, infarct)
+
+    def simulate_batch(self, infarcts: Sequence[Infarct | None], n_threads: int | None = 1) -> BatchSimulation:
+        """Simulate several infarcts (None entries: healthy) in one parallel C++ batch.
+
+        Parameters
+        ----------
+        infarcts : sequence of Infarct or None
+        n_threads : int or None
+            Threads of the activation and QRS batches (None: all cores). Use 1 when several
+            processes share the machine.
+
+        Returns
+        -------
+        BatchSimulation
+        """
+        infarcts = list(infarcts)
+        if not infarcts:
+            raise ValueError("infarcts: expected at least one infarct (or None for the healthy heart), got none")
+        labels = np.stack([self.labels(inf) for inf in infarcts])
+        factors = np.stack([self._speed_factor(inf, lab) for inf, lab in zip(infarcts, labels)])
+        at = self.activation(factors, n_threads=n_threads)
+        options = {k: v for k, v in self.qrs_options.items() if k != "n_threads"}
+        qrs = self.lead_field.qrs_batch(at, self.dt, n_threads=n_threads, **options)
+        margin = float(self.qrs_options.get("margin", 10.0))
+        length = np.floor(at.max(axis=1) / self.dt).astype(np.int64) + 1 + int(np.ceil(margin / self.dt))
+        length = np.minimum(length, qrs.signals.shape[-1])
+        return BatchSimulation(at, labels, qrs, length, infarcts)
+
+
+def prepare(heart: Any, *, speeds: Sequence[float] = DEFAULT_SPEEDS, dense_speed: float = DENSE_SPEED,
+            sparse_speed: float = SPARSE_SPEED, purkinje_speed: float = PURKINJE_SPEED,
+            method: str = "eikonal", dt: float = 1.0, electrodes: dict | None = None,
+            qrs_options: dict[str, Any] | None = None) -> Forward:
+    """Set up the forward model of one heart (the expensive part, done once).
+
+    Parameters
+    ----------
+    heart : Heart
+        A :class:`mitwin.anatomy.heart.Heart` (points, tets, surfaces, coordinates, fibres,
+        electrodes).
+    speeds : (3,) float
+        Healthy speeds along fibre, sheet, sheet-normal, m/s.
+    dense_speed, sparse_speed : float
+        Speeds of the fast endocardial layer, m/s.
+    purkinje_speed : float
+        Purkinje speed for the root delays, m/s.
+    method : {"eikonal", "dijkstra"}
+        Activation solver (:class:`mitwin.ep.activation.ActivationSolver`).
+    dt : float
+        QRS sampling interval, ms.
+    electrodes : dict, optional
+        Electrode positions replacing ``heart.electrodes``.
+    qrs_options : dict, optional
+        Extra keyword arguments of :meth:`mitwin.ep.ecg.LeadField.qrs` (template, margin,
+        lowpass_hz, ...).
+
+    Returns
+    -------
+    Forward
+    """
+    from .activation import ActivationSolver
+    from .ecg import LeadField
+
+    for attr in ("points", "tets", "fibres", "sheets", "surfaces", "tm", "ab", "rt", "tv", "electrodes"):
+        if not hasattr(heart, attr):
+            raise ValueError(f"heart: expected a Heart with {attr!r}, got {type(heart).__name__} without it")
+    conduction = conduction_system(heart, dense=dense_speed, sparse=sparse_speed, purkinje_speed=purkinje_speed)
+    solver = ActivationSolver(heart.points, heart.tets, heart.fibres, heart.sheets, speeds=tuple(speeds),
+                              endo_speed=conduction.endo_speed, method=method)
+    lead_field = LeadField(heart.points, heart.tets, heart.electrodes if electrodes is None else electrodes)
+    return Forward(heart, solver, lead_field, conduction, dt=dt, qrs_options=qrs_options or {})
+
+
+def simulate(heart: Any, infarct: Infarct | None = None, **options: Any) -> Simulation:
+    """Simulate one heart with one infarct (None: healthy) - ``prepare(heart, **options).simulate(infarct)``.
+
+    Examples
+    --------
+    >>> import mitwin
+    >>> heart = mitwin.Heart.load("cohort/subject_000.vtu")  # doctest: +SKIP
+    >>> sim = mitwin.simulate(heart, mitwin.SCENARIOS["septal_transmural"])  # doctest: +SKIP
+    >>> sim.at.shape == (heart.n_nodes,), sim.qrs.signals.shape[0]  # doctest: +SKIP
+    (True, 8)
+    """
+    return prepare(heart, **options).simulate(infarct)
