@@ -1,0 +1,188 @@
+"""End-to-end sensitivity analysis on a small synthetic dataset written in the brief's HDF5 layout."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mitwin.analysis.biomarkers import LEADS
+from mitwin.analysis.dtw import dtw
+from mitwin.analysis.sensitivity import describe_scenarios, normalise_qrs, run_sensitivity
+from mitwin.errors import DatasetError
+
+h5py = pytest.importorskip("h5py")
+
+LOCATIONS = ("septal", "apical", "ext_anterior", "lim_anterior", "lateral_large", "lateral_small", "inferior",
+             "inferolateral")
+
+
+def _scenarios() -> dict[str, dict]:
+    out = {}
+    for k, loc in enumerate(LOCATIONS):
+        r_ab = 0.15 if loc == "lateral_small" else 0.3
+        for ext, r_tm in (("subendo", 0.5), ("transmural", 3.0)):
+            out[f"{loc}_{ext}"] = {"centre": [1.0, 0.5, k / 8], "radii": [r_tm, r_ab, r_ab],
+                                   "bz_radii": [r_tm + 0.2, r_ab + 0.1, r_ab + 0.1], "scar_factor": 0.1,
+                                   "bz_factor": 0.5}
+    out["lateral_large_transmural_slow_cv"] = dict(out["lateral_large_transmural"], scar_factor=0.05, bz_factor=0.25)
+    return out
+
+
+def _gauss(t: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    return np.exp(-0.5 * ((t - mu) / sigma) ** 2)
+
+
+def _qrs(n: int, lead: int, effect: float, shift: int, rng: np.random.Generator) -> np.ndarray:
+    """A q-R-S complex of n samples whose R shrinks and S widens with the infarct effect."""
+    t = np.arange(n, dtype=np.float64)
+    r_amp = (0.3 + 0.25 * lead) * (1.0 - 0.6 * effect * ((lead + shift) % 3 == 0)) * (1 + 0.05 * rng.standard_normal())
+    q = -0.1 * _gauss(t, 0.15 * n, 0.04 * n)
+    r = r_amp * _gauss(t, 0.45 * n, 0.08 * n)
+    s = -(0.5 - 0.05 * lead + 0.3 * effect) * _gauss(t, 0.72 * n, (0.07 + 0.03 * effect) * n)
+    return 2.0 * (q + r + s)
+
+
+def write_dataset(path: Path, n_subjects: int = 2, seed: int = 0) -> Path:
+    """A dataset following the documented layout: Gaussian QRS whose shape depends on the scenario."""
+    rng = np.random.default_rng(seed)
+    sc = _scenarios()
+    names = ["baseline", *sc]
+    with h5py.File(path, "w") as fh:
+        fh.attrs["format"] = "mitwin-dataset"
+        fh.attrs["format_version"] = 1
+        fh.attrs["dt_ms"] = 1.0
+        fh.attrs["qrs_samples"] = 512
+        fh.attrs["leads"] = np.array(LEADS, dtype=h5py.string_dtype())
+        fh.attrs["scenario_names"] = np.array(names, dtype=h5py.string_dtype())
+        fh.attrs["scenarios_json"] = json.dumps(sc)
+        fh.attrs["config_json"] = json.dumps({})
+        for i in range(n_subjects):
+            g = fh.create_group(f"subjects/subject_{i:03d}")
+            qrs = np.zeros((len(names), 8, 512), np.float32)
+            lens = np.zeros(len(names), np.int32)
+            for s, name in enumerate(names):
+                effect = 0.0 if s == 0 else (1.0 if "transmural" in name else 0.4) * (0.5 if "small" in name else 1.0)
+                n = 90 + i * 3 + int(round(25 * effect)) + (12 if "slow" in name else 0)
+                lens[s] = n
+                for lead in range(8):
+                    qrs[s, lead, :n] = _qrs(n, lead, effect, s, rng)
+            g["qrs"] = qrs
+            g["qrs_length"] = lens
+            g["qrs_duration"] = lens.astype(np.float32)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("data") / "dataset.h5")
+
+
+@pytest.fixture(scope="module")
+def analysis(dataset, tmp_path_factory) -> Path:
+    return run_sensitivity(dataset, tmp_path_factory.mktemp("out") / "sens", progress=False, n_threads=2)
+
+
+def _read(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_outputs_exist(analysis):
+    out = analysis.parent
+    assert analysis.name == "report.md"
+    for name in ("dtw_to_baseline.csv", "dtw_to_baseline_summary.csv", "dtw_pairs.csv", "dtw_pairs_max.csv",
+                 "dtw_pairs_avg.csv", "biomarkers.csv", "biomarkers_summary.csv", "fig7a_dtw_to_baseline.png",
+                 "fig7b_dtw_pairs.png", "fig8_qrs_overlay.png", "qrs_duration.png", "biomarker_prevalence.png"):
+        p = out / name
+        assert p.is_file() and p.stat().st_size > 0, name
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = analysis.read_text()
+    for fig in ("fig7a_dtw_to_baseline.png", "fig7b_dtw_pairs.png", "fig8_qrs_overlay.png"):
+        assert f"({fig})" in text
+    assert "Transmural > subendocardial" in text
+    assert not list(out.glob(".*tmp")), "temporary files left behind"
+
+
+def test_csv_numbers_equal_direct_dtw(analysis, dataset):
+    rows = _read(analysis.parent / "dtw_to_baseline.csv")
+    with h5py.File(dataset, "r") as fh:
+        names = [n.decode() if isinstance(n, bytes) else n for n in fh.attrs["scenario_names"]]
+        g = fh["subjects/subject_001"]
+        qrs = g["qrs"][...].astype(np.float64)
+        lens = g["qrs_length"][...]
+    # Independent normalisation: peak |baseline| over leads and valid samples.
+    scale = np.abs(qrs[0, :, : lens[0]]).max()
+    k = names.index("apical_transmural")
+    expect = dtw(qrs[0, :, : lens[0]] / scale, qrs[k, :, : lens[k]] / scale, band=32)
+    row = next(r for r in rows if r["subject"] == "subject_001" and r["scenario"] == "apical_transmural")
+    got = np.array([float(row[f"dtw_{ld}"]) for ld in LEADS])
+    np.testing.assert_allclose(got, expect, rtol=1e-5)
+    assert float(row["dtw_avg"]) == pytest.approx(expect.mean(), rel=1e-5)
+    assert float(row["dtw_max"]) == pytest.approx(expect.max(), rel=1e-5)
+
+    pairs = _read(analysis.parent / "dtw_pairs.csv")
+    a, b = names.index("septal_subendo"), names.index("inferior_transmural")
+    d = dtw(qrs[a, :, : lens[a]] / scale, qrs[b, :, : lens[b]] / scale, band=32)
+    prow = next(r for r in pairs if r["subject"] == "subject_001" and r["scenario_a"] == names[a]
+                and r["scenario_b"] == names[b])
+    assert float(prow["dtw_max"]) == pytest.approx(d.max(), rel=1e-5)
+    assert float(prow["dtw_avg"]) == pytest.approx(d.mean(), rel=1e-5)
+
+    summary = _read(analysis.parent / "dtw_to_baseline_summary.csv")
+    srow = next(r for r in summary if r["scenario"] == "apical_transmural")
+    per_subj = [float(r["dtw_V1"]) for r in rows if r["scenario"] == "apical_transmural"]
+    assert float(srow["dtw_V1_mean"]) == pytest.approx(np.mean(per_subj), rel=1e-5)
+    assert float(srow["dtw_V1_sd"]) == pytest.approx(np.std(per_subj, ddof=1), rel=1e-4)
+    assert srow["extent"] == "transmural" and srow["location"] == "apical"
+
+
+def test_biomarker_csv_durations_and_matrix_symmetry(analysis, dataset):
+    rows = _read(analysis.parent / "biomarkers.csv")
+    with h5py.File(dataset, "r") as fh:
+        durs = fh["subjects/subject_000/qrs_duration"][...]
+    got = [float(r["qrs_duration_ms"]) for r in rows if r["subject"] == "subject_000"]
+    np.testing.assert_allclose(got, durs, rtol=1e-6)
+    with open(analysis.parent / "dtw_pairs_avg.csv", newline="") as fh:
+        m = np.array([[float(v) for v in r[1:]] for r in list(csv.reader(fh))[1:]])
+    np.testing.assert_allclose(m, m.T, rtol=1e-12)
+    np.testing.assert_allclose(np.diag(m), 0.0)
+
+
+def test_describe_scenarios_from_parameters():
+    infos = describe_scenarios(list(_scenarios()), json.dumps(_scenarios()))
+    by = {s.name: s for s in infos}
+    assert by["apical_transmural"].extent == "transmural" and by["apical_transmural"].location == "apical"
+    assert by["septal_subendo"].extent == "subendocardial"
+    assert by["lateral_large_transmural_slow_cv"].slow and by["lateral_large_transmural_slow_cv"].location == "lateral_large"
+    assert sum(s.slow for s in infos) == 1
+
+
+def test_normalise_qrs_reference_peak():
+    q = np.zeros((2, 8, 10))
+    q[0, 3, 2] = -4.0
+    q[1, 1, 1] = 2.0
+    q[1, 1, 9] = 99.0  # past the valid length: zeroed
+    norm, scale = normalise_qrs(q, [5, 5])
+    assert scale == 4.0 and norm[0, 3, 2] == -1.0 and norm[1, 1, 1] == 0.5 and norm[1, 1, 9] == 0.0
+    with pytest.raises(ValueError, match="lengths"):
+        normalise_qrs(q, [0, 5])
+    with pytest.raises(ValueError, match="reference"):
+        normalise_qrs(np.zeros((2, 8, 10)), [5, 5])
+
+
+def test_bad_dataset_raises(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        run_sensitivity(tmp_path / "nope.h5", tmp_path / "o", progress=False)
+    bad = tmp_path / "bad.h5"
+    with h5py.File(bad, "w") as fh:
+        fh.attrs["format"] = "something-else"
+    with pytest.raises(DatasetError, match="format"):
+        run_sensitivity(bad, tmp_path / "o", progress=False)
+    p = write_dataset(tmp_path / "d.h5", n_subjects=1)
+    with pytest.raises(ValueError, match="cohort"):
+        run_sensitivity(p, tmp_path / "o", apical_sizes=True, progress=False)
