@@ -16,7 +16,7 @@ from mitwin.errors import DatasetError
 
 h5py = pytest.importorskip("h5py")
 
-LOCATIONS = ("septal", "apical", "ext_anterior", "lim_anterior", "lateral_large", "lateral_small", "inferior",
+LOCATIONS = ("septal", "apical", "extensive_anterior", "limited_anterior", "lateral_large", "lateral_small", "inferior",
              "inferolateral")
 
 
@@ -24,7 +24,7 @@ def _scenarios() -> dict[str, dict]:
     out = {}
     for k, loc in enumerate(LOCATIONS):
         r_ab = 0.15 if loc == "lateral_small" else 0.3
-        for ext, r_tm in (("subendo", 0.5), ("transmural", 3.0)):
+        for ext, r_tm in (("subendocardial", 0.5), ("transmural", 3.0)):
             out[f"{loc}_{ext}"] = {"centre": [1.0, 0.5, k / 8], "radii": [r_tm, r_ab, r_ab],
                                    "bz_radii": [r_tm + 0.2, r_ab + 0.1, r_ab + 0.1], "scar_factor": 0.1,
                                    "bz_factor": 0.5}
@@ -126,7 +126,7 @@ def test_csv_numbers_equal_direct_dtw(analysis, dataset):
     assert float(row["dtw_max"]) == pytest.approx(expect.max(), rel=1e-5)
 
     pairs = _read(analysis.parent / "dtw_pairs.csv")
-    a, b = names.index("septal_subendo"), names.index("inferior_transmural")
+    a, b = names.index("septal_subendocardial"), names.index("inferior_transmural")
     d = dtw(qrs[a, :, : lens[a]] / scale, qrs[b, :, : lens[b]] / scale, band=32)
     prow = next(r for r in pairs if r["subject"] == "subject_001" and r["scenario_a"] == names[a]
                 and r["scenario_b"] == names[b])
@@ -157,7 +157,7 @@ def test_describe_scenarios_from_parameters():
     infos = describe_scenarios(list(_scenarios()), json.dumps(_scenarios()))
     by = {s.name: s for s in infos}
     assert by["apical_transmural"].extent == "transmural" and by["apical_transmural"].location == "apical"
-    assert by["septal_subendo"].extent == "subendocardial"
+    assert by["septal_subendocardial"].extent == "subendocardial"
     assert by["lateral_large_transmural_slow_cv"].slow and by["lateral_large_transmural_slow_cv"].location == "lateral_large"
     assert sum(s.slow for s in infos) == 1
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DatasetError
+from ..paper import QRS_DURATION_MS
 from .biomarkers import LEADS, biomarker_table_row, qrs_biomarkers
 from .dtw import DEFAULT_PENALTY, dtw_all_pairs, dtw_one_to_many
 
@@ -55,9 +56,10 @@ DEFAULT_BAND = 32
 #: Apicobasal scar radii of the shrinking apical infarct (paper Fig. 11: 0.5 down to 0.05).
 APICAL_RADII = (0.5, 0.4, 0.3, 0.2, 0.1, 0.05)
 
-# Reference values quoted from the paper (Sec. IV-B).
-PAPER_QRS_MS = {"normal": 90.4, "apical": 124.1, "inferolateral": 107.7}
-PAPER_SLOW_CV_MS = {"normal_cv": 99.5, "slow_cv": 113.8}
+# QRS durations of the paper (Sec. IV-B), from mitwin.paper.
+PAPER_QRS_MS = {k: QRS_DURATION_MS[k] for k in ("normal", "apical", "inferolateral")}
+PAPER_SLOW_CV_MS = {"normal_cv": QRS_DURATION_MS["lateral_large_transmural"],
+                    "slow_cv": QRS_DURATION_MS["lateral_large_transmural_slow_cv"]}
 
 _EXTENT_TOKENS = {"transmural": "transmural", "transmu": "transmural", "tm": None,
                   "subendocardial": "subendocardial", "subendo": "subendocardial"}
