@@ -500,6 +500,14 @@ def run_sensitivity(dataset: str | os.PathLike, out_dir: str | os.PathLike, apic
     if not isinstance(overlay_subject, (int, np.integer)) or overlay_subject < 0:
         raise ValueError(f"overlay_subject: expected an index >= 0, got {overlay_subject!r}")
     data = _read_dataset(Path(dataset))
+    coh: Path | None = None
+    if apical_sizes:
+        coh = Path(cohort) if cohort is not None else _cohort_from_config(data["config_json"])
+        if coh is None:
+            raise ValueError("cohort: apical_sizes needs the cohort directory (pass cohort=...); the dataset's "
+                             "config does not record one")
+        if not coh.exists():
+            raise FileNotFoundError(f"cohort: no such directory {coh}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = data["names"]
@@ -552,10 +560,6 @@ def run_sensitivity(dataset: str | os.PathLike, out_dir: str | os.PathLike, apic
     # ---- apical experiment
     apical_rows: list[dict] | None = None
     if apical_sizes:
-        coh = Path(cohort) if cohort is not None else _cohort_from_config(data["config_json"])
-        if coh is None:
-            raise ValueError("cohort: apical_sizes needs the cohort directory (pass cohort=...); the dataset's "
-                             "config does not record one")
         sids = [r.subject for r in results][: apical_subjects or None]
         apical_rows = apical_size_experiment(coh, sids, apical_radii, band=band, penalty=penalty,
                                              n_threads=n_threads, progress=progress)
