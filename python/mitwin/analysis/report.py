@@ -65,7 +65,6 @@ def build_report(*, names: Sequence[str], infos: Sequence[Any], to_base: np.ndar
     pairs_max, pairs_avg : (n_subjects, S, S) DTW^max / DTW^avg between all QRS (baseline first)
     bio : (n_subjects, S, n_cols) biomarker table (columns ``bio_cols``; baseline first)
     """
-    from .dtw import DEFAULT_PENALTY  # noqa: F401  (documented default)
     from .sensitivity import PAPER_QRS_MS, PAPER_SLOW_CV_MS
 
     col = {c: k for k, c in enumerate(bio_cols)}
