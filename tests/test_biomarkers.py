@@ -147,3 +147,21 @@ def test_duration_and_validation():
         lead_features(np.ones(5), dt_ms=0.0)
     with pytest.raises(ValueError, match="flags"):
         contiguous([1, 0])
+
+
+def test_absolute_floor_on_small_leads():
+    """A nearly isoelectric lead: its relative notch is 30 %, but below the absolute floor."""
+    x = 0.02 * np.concatenate([notched(1.0, 41, 0.3), lobes([(-0.3, 21)])])
+    assert not lead_features(x).fragmented  # dip 0.006 < 0.01
+    assert lead_features(x, min_amplitude=0.001).fragmented
+
+
+@pytest.mark.parametrize("valley,expected", [(0.76, False), (0.74, True), (0.5, True), (0.79, False)])
+def test_notch_depth_threshold_exact(valley, expected):
+    """Piecewise-linear R with peaks 1.0 and 0.8: the notch depth is 0.8 - valley; threshold 0.05."""
+    k = np.arange(61, dtype=np.float64)
+    r = np.interp(k, [0, 15, 25, 35, 60], [0.0, 1.0, valley, 0.8, 0.0])
+    x = np.concatenate([r, lobes([(-0.3, 21)])])
+    f = lead_features(x)
+    assert f.fragmented is expected
+    assert f.n_notches == int(expected)

@@ -3,8 +3,9 @@
 The QRS window is given by the simulation (samples ``0 .. length - 1`` at ``dt_ms``; the dataset's
 ``qrs_length`` and ``qrs_duration``), so no onset/offset delineation is done here. Within the window
 each lead is split into *lobes*: maximal runs of samples of one sign whose peak magnitude is at least
-``lobe_fraction`` (default 5 %) of the lead's largest magnitude; smaller excursions are treated as
-baseline. The criteria, each computed per lead and combined over contiguous leads:
+``lobe_fraction`` (default 5 %) of the lead's largest magnitude and at least ``min_amplitude``
+(default 0.01 of the normalisation amplitude, so that a nearly isoelectric lead is not read at noise
+level); smaller excursions are treated as baseline. The criteria, each computed per lead and combined over contiguous leads:
 
 R amplitude
     ``max(0, max x)`` over the window (units of the input, i.e. of the normalisation amplitude).
@@ -22,9 +23,11 @@ Poor R-wave progression (subject)
 Fragmented QRS (lead)
     An extra deflection as defined by Das et al. 2006 (Circulation 113:2495): an additional R wave
     (two or more positive lobes, RSR') or a notch, i.e. two or more local extrema of the lobe's polarity
-    inside one lobe, each standing out by at least ``notch_fraction`` (default 5 %) of the lead's largest
-    magnitude (``scipy.signal.find_peaks`` prominence) — a direction reversal in R or S that does not
-    cross zero.
+    inside one lobe. Extrema are found with hysteresis: walking along the lobe, a maximum counts once the
+    signal has fallen from it by at least ``theta`` and the next one once it has risen again by ``theta``,
+    with ``theta`` = ``notch_fraction`` (default 5 %) of the lead's largest magnitude, and at least
+    ``min_amplitude``. A notch is thus a direction reversal in R or S, deeper than ``theta``, that does
+    not cross zero.
 Contiguous leads
     Anatomical groups available in the 8 leads: the precordial chain V1-V2-V3-V4-V5-V6 and the lateral
     pair I-V6 (I, aVL, V5, V6 form the lateral group). Lead II (inferior: II, III, aVF) has no
@@ -39,7 +42,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.signal import find_peaks
 
 from .._validate import as_float_array
 
@@ -64,6 +66,7 @@ Q_DURATION_MS = 30.0
 Q_TO_R = 0.25
 PRWP_R_V3 = 0.15
 PRWP_TOLERANCE = 0.02
+MIN_AMPLITUDE = 0.01
 
 
 @dataclass(frozen=True)
@@ -125,12 +128,35 @@ def _lobes(x: np.ndarray, floor: float) -> list[tuple[int, int, int]]:
     return out
 
 
+def _count_maxima(y: np.ndarray, theta: float) -> int:
+    """Maxima of y that are followed by a fall of at least theta (hysteresis extremum detector)."""
+    n = 0
+    rising = True
+    ext = float(y[0])
+    for v in y[1:]:
+        v = float(v)
+        if rising:
+            if v > ext:
+                ext = v
+            elif ext - v >= theta:
+                n += 1
+                rising = False
+                ext = v
+        elif v < ext:
+            ext = v
+        elif v - ext >= theta:
+            rising = True
+            ext = v
+    return n
+
+
 def lead_features(
     x: Any,
     *,
     dt_ms: float = 1.0,
     lobe_fraction: float = 0.05,
     notch_fraction: float = 0.05,
+    min_amplitude: float = MIN_AMPLITUDE,
     q_duration_ms: float = Q_DURATION_MS,
     q_to_r: float = Q_TO_R,
 ) -> LeadFeatures:
@@ -144,6 +170,8 @@ def lead_features(
         Sampling interval in ms.
     lobe_fraction, notch_fraction : float
         Lobe floor and notch prominence as fractions of ``max |x|``.
+    min_amplitude : float
+        Absolute lower bound of both, in the unit of ``x``.
     q_duration_ms, q_to_r : float
         Pathological Q thresholds (duration in ms, depth relative to R).
 
@@ -161,7 +189,7 @@ def lead_features(
     s_amp = max(0.0, float(-np.min(sig)))
     if peak == 0.0:
         return LeadFeatures(0.0, 0.0, 0.0, 0.0, 0, 0, False, False)
-    lobes = _lobes(sig, lobe_fraction * peak)
+    lobes = _lobes(sig, max(lobe_fraction * peak, min_amplitude))
     r_index = int(np.argmax(sig))
     q_dur = 0.0
     q_amp = 0.0
@@ -169,15 +197,13 @@ def lead_features(
         start, stop, _ = lobes[0]
         q_dur = (stop - start) * dt_ms
         q_amp = float(-np.min(sig[start:stop]))
-    has_r = r_amp >= lobe_fraction * peak
+    has_r = r_amp >= max(lobe_fraction * peak, min_amplitude)
     pathological_q = q_amp > 0 and (q_dur >= q_duration_ms or not has_r or q_amp > q_to_r * r_amp)
     n_pos = sum(1 for lobe in lobes if lobe[2] > 0)
     n_notches = 0
-    prom = notch_fraction * peak
-    for start, stop, s in lobes:
-        seg = np.concatenate(([0.0], s * sig[start:stop], [0.0]))
-        peaks, _ = find_peaks(seg, prominence=prom)
-        n_notches += max(0, peaks.size - 1)
+    theta = max(notch_fraction * peak, min_amplitude)
+    for start, stop, sgn in lobes:
+        n_notches += max(0, _count_maxima(np.concatenate(([0.0], sgn * sig[start:stop], [0.0])), theta) - 1)
     fragmented = n_pos >= 2 or n_notches >= 1
     return LeadFeatures(r_amp, s_amp, q_dur, q_amp, n_pos, n_notches, bool(pathological_q), bool(fragmented))
 
@@ -200,6 +226,7 @@ def qrs_biomarkers(
     prwp_tolerance: float = PRWP_TOLERANCE,
     lobe_fraction: float = 0.05,
     notch_fraction: float = 0.05,
+    min_amplitude: float = MIN_AMPLITUDE,
 ) -> QRSBiomarkers:
     """Biomarkers of one amplitude-normalised 8-lead QRS.
 
@@ -219,7 +246,7 @@ def qrs_biomarkers(
     prwp_tolerance : float
         A drop of R from one precordial lead to the next (V1..V4) larger than this is a reversed
         progression.
-    lobe_fraction, notch_fraction : float
+    lobe_fraction, notch_fraction, min_amplitude : float
         See :func:`lead_features`.
 
     Returns
@@ -233,7 +260,8 @@ def qrs_biomarkers(
     if not dt_ms > 0:
         raise ValueError(f"dt_ms: expected a positive sampling interval, got {dt_ms}")
     feats = tuple(
-        lead_features(arr[k, :n], dt_ms=dt_ms, lobe_fraction=lobe_fraction, notch_fraction=notch_fraction)
+        lead_features(arr[k, :n], dt_ms=dt_ms, lobe_fraction=lobe_fraction, notch_fraction=notch_fraction,
+                      min_amplitude=min_amplitude)
         for k in range(len(LEADS))
     )
     r = np.array([f.r_amplitude for f in feats])
