@@ -161,7 +161,8 @@ def test_describe_scenarios_from_parameters():
     by = {s.name: s for s in infos}
     assert by["apical_transmural"].extent == "transmural" and by["apical_transmural"].location == "apical"
     assert by["septal_subendocardial"].extent == "subendocardial"
-    assert by["lateral_large_transmural_slow_cv"].slow and by["lateral_large_transmural_slow_cv"].location == "lateral_large"
+    slow = by["lateral_large_transmural_slow_cv"]
+    assert slow.slow and slow.location == "lateral_large"
     assert sum(s.slow for s in infos) == 1
 
 
@@ -210,7 +211,8 @@ def _install_contract_modules(monkeypatch, calls: list):
         name: str = ""
 
     scen = {
-        "apical_subendocardial": Infarct((1.0, 0.0, 0.5), (0.5, 0.4, 1.0), (0.7, 0.5, 1.0), name="apical_subendocardial"),
+        "apical_subendocardial": Infarct((1.0, 0.0, 0.5), (0.5, 0.4, 1.0), (0.7, 0.5, 1.0),
+                                         name="apical_subendocardial"),
         "apical_transmural": Infarct((1.0, 0.0, 0.5), (3.0, 0.4, 1.0), (3.2, 0.5, 1.0), name="apical_transmural"),
     }
 
@@ -236,8 +238,9 @@ def _install_contract_modules(monkeypatch, calls: list):
         calls.append((heart.path, infarct))
         t = np.arange(100 if infarct is None else 100 + int(20 * infarct.radii[1]), dtype=np.float64)
         r = 0.0 if infarct is None else infarct.radii[1]
-        sig = np.stack([(1.0 - r) * (k + 1) * np.exp(-0.5 * ((t - 50) / 8) ** 2) - 0.3 * np.exp(-0.5 * ((t - 75) / 6) ** 2)
-                        for k in range(8)])
+        r_wave = np.exp(-0.5 * ((t - 50) / 8) ** 2)
+        s_wave = np.exp(-0.5 * ((t - 75) / 6) ** 2)
+        sig = np.stack([(1.0 - r) * (k + 1) * r_wave - 0.3 * s_wave for k in range(8)])
         return Simulation(ECG(sig * 3.0))
 
     def load_cohort(out):
@@ -290,7 +293,8 @@ def test_apical_sizes_against_contracts(monkeypatch, tmp_path):
 
 
 def test_describe_scenarios_from_names_only():
-    infos = describe_scenarios(["septal_transmu", "septal_subendo", "lateral_small_subendo", "lateral_large_transmu_slow"])
+    infos = describe_scenarios(["septal_transmu", "septal_subendo", "lateral_small_subendo",
+                                "lateral_large_transmu_slow"])
     assert [s.extent for s in infos] == ["transmural", "subendocardial", "subendocardial", "transmural"]
     assert [s.location for s in infos] == ["septal", "septal", "lateral_small", "lateral_large"]
     assert [s.slow for s in infos] == [False, False, False, True]

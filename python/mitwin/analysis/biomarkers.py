@@ -5,7 +5,8 @@ The QRS window is given by the simulation (samples ``0 .. length - 1`` at ``dt_m
 each lead is split into *lobes*: maximal runs of samples of one sign whose peak magnitude is at least
 ``lobe_fraction`` (default 5 %) of the lead's largest magnitude and at least ``min_amplitude``
 (default 0.01 of the normalisation amplitude, so that a nearly isoelectric lead is not read at noise
-level); smaller excursions are treated as baseline. The criteria, each computed per lead and combined over contiguous leads:
+level); smaller excursions are treated as baseline. The criteria, each computed per lead and combined
+over contiguous leads:
 
 R amplitude
     ``max(0, max x)`` over the window (units of the input, i.e. of the normalisation amplitude).

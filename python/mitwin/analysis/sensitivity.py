@@ -516,8 +516,8 @@ def run_sensitivity(dataset: str | os.PathLike, out_dir: str | os.PathLike, apic
     if apical_sizes:
         coh = Path(cohort) if cohort is not None else _cohort_from_config(data["config_json"])
         if coh is None:
-            raise ValueError("cohort: apical_sizes needs the cohort directory (cohort=... or --cohort DIR); the dataset's "
-                             "config does not record one")
+            raise ValueError("cohort: apical_sizes needs the cohort directory (cohort=... or --cohort DIR); "
+                             "the dataset's config does not record one")
         if not coh.exists():
             raise FileNotFoundError(f"cohort: no such directory {coh}")
     out = Path(out_dir)
