@@ -298,3 +298,20 @@ def test_describe_scenarios_from_names_only():
     assert [s.extent for s in infos] == ["transmural", "subendocardial", "subendocardial", "transmural"]
     assert [s.location for s in infos] == ["septal", "septal", "lateral_small", "lateral_large"]
     assert [s.slow for s in infos] == [False, False, False, True]
+
+
+def test_analyse_subject_consistent_and_independent_of_scale(rng):
+    from mitwin.analysis.sensitivity import analyse_subject
+
+    t = np.arange(120.0)
+    qrs = np.zeros((4, 8, 150))
+    lens = np.array([100, 110, 95, 120])
+    for s, n in enumerate(lens):
+        for k in range(8):
+            qrs[s, k, :n] = (k + 1 + s) * np.exp(-0.5 * ((t[:n] - 0.45 * n) / 8) ** 2) - 0.5 * np.exp(
+                -0.5 * ((t[:n] - 0.75 * n) / 6) ** 2)
+    res = analyse_subject("s", qrs, lens, band=10, n_threads=1)
+    np.testing.assert_allclose(res.to_baseline, res.pairs[0, 1:], rtol=1e-13)
+    scaled = analyse_subject("s", 7.5 * qrs, lens, band=10, n_threads=1)
+    np.testing.assert_allclose(scaled.pairs, res.pairs, rtol=1e-12)
+    assert [r["qrs_duration_ms"] for r in res.biomarkers] == [100.0, 110.0, 95.0, 120.0]
