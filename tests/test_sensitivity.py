@@ -300,7 +300,7 @@ def test_describe_scenarios_from_names_only():
     assert [s.slow for s in infos] == [False, False, False, True]
 
 
-def test_analyse_subject_consistent_and_independent_of_scale(rng):
+def test_analyse_subject_consistent_and_independent_of_scale():
     from mitwin.analysis.sensitivity import analyse_subject
 
     t = np.arange(120.0)
