@@ -20,15 +20,26 @@ LOCATIONS = ("septal", "apical", "extensive_anterior", "limited_anterior", "late
              "inferolateral")
 
 
-def _scenarios() -> dict[str, dict]:
+def _scenarios(locations: tuple[str, ...] = LOCATIONS) -> dict[str, dict]:
     out = {}
-    for k, loc in enumerate(LOCATIONS):
+    for k, loc in enumerate(locations):
         r_ab = 0.15 if loc == "lateral_small" else 0.3
         for ext, r_tm in (("subendocardial", 0.5), ("transmural", 3.0)):
             out[f"{loc}_{ext}"] = {"centre": [1.0, 0.5, k / 8], "radii": [r_tm, r_ab, r_ab],
                                    "bz_radii": [r_tm + 0.2, r_ab + 0.1, r_ab + 0.1], "scar_factor": 0.1,
                                    "bz_factor": 0.5}
-    out["lateral_large_transmural_slow_cv"] = dict(out["lateral_large_transmural"], scar_factor=0.05, bz_factor=0.25)
+    if "lateral_large_transmural" in out:
+        out["lateral_large_transmural_slow_cv"] = dict(out["lateral_large_transmural"], scar_factor=0.05,
+                                                       bz_factor=0.25)
+    return out
+
+
+def amplitude_normalised(x: np.ndarray) -> np.ndarray:
+    """(8, n) QRS: I, II by the mean of their two peaks, V1-V6 by the mean of their six peaks."""
+    peaks = np.abs(x).max(axis=1)
+    out = x.copy()
+    out[:2] /= peaks[:2].mean()
+    out[2:] /= peaks[2:].mean()
     return out
 
 
@@ -46,10 +57,10 @@ def _qrs(n: int, lead: int, effect: float, shift: int, rng: np.random.Generator)
     return 2.0 * (q + r + s)
 
 
-def write_dataset(path: Path, n_subjects: int = 2, seed: int = 0) -> Path:
+def write_dataset(path: Path, n_subjects: int = 2, seed: int = 0, locations: tuple[str, ...] = LOCATIONS) -> Path:
     """A dataset following the documented layout: Gaussian QRS whose shape depends on the scenario."""
     rng = np.random.default_rng(seed)
-    sc = _scenarios()
+    sc = _scenarios(locations)
     names = ["baseline", *sc]
     with h5py.File(path, "w") as fh:
         fh.attrs["format"] = "mitwin-dataset"
@@ -117,10 +128,9 @@ def test_csv_numbers_equal_direct_dtw(analysis, dataset):
         g = fh["subjects/subject_001"]
         qrs = g["qrs"][...].astype(np.float64)
         lens = g["qrs_length"][...]
-    # Independent normalisation: peak |baseline| over leads and valid samples.
-    scale = np.abs(qrs[0, :, : lens[0]]).max()
     k = names.index("apical_transmural")
-    expect = dtw(qrs[0, :, : lens[0]] / scale, qrs[k, :, : lens[k]] / scale, band=32)
+    base = amplitude_normalised(qrs[0, :, : lens[0]])
+    expect = dtw(base, amplitude_normalised(qrs[k, :, : lens[k]]), band=32)
     row = next(r for r in rows if r["subject"] == "subject_001" and r["scenario"] == "apical_transmural")
     got = np.array([float(row[f"dtw_{ld}"]) for ld in LEADS])
     np.testing.assert_allclose(got, expect, rtol=1e-5)
@@ -129,7 +139,7 @@ def test_csv_numbers_equal_direct_dtw(analysis, dataset):
 
     pairs = _read(analysis.parent / "dtw_pairs.csv")
     a, b = names.index("septal_subendocardial"), names.index("inferior_transmural")
-    d = dtw(qrs[a, :, : lens[a]] / scale, qrs[b, :, : lens[b]] / scale, band=32)
+    d = dtw(amplitude_normalised(qrs[a, :, : lens[a]]), amplitude_normalised(qrs[b, :, : lens[b]]), band=32)
     prow = next(r for r in pairs if r["subject"] == "subject_001" and r["scenario_a"] == names[a]
                 and r["scenario_b"] == names[b])
     assert float(prow["dtw_max"]) == pytest.approx(d.max(), rel=1e-5)
@@ -166,17 +176,27 @@ def test_describe_scenarios_from_parameters():
     assert sum(s.slow for s in infos) == 1
 
 
-def test_normalise_qrs_reference_peak():
+def test_normalise_qrs_modes(rng):
     q = np.zeros((2, 8, 10))
     q[0, 3, 2] = -4.0
     q[1, 1, 1] = 2.0
     q[1, 1, 9] = 99.0  # past the valid length: zeroed
-    norm, scale = normalise_qrs(q, [5, 5])
-    assert scale == 4.0 and norm[0, 3, 2] == -1.0 and norm[1, 1, 1] == 0.5 and norm[1, 1, 9] == 0.0
+    norm = normalise_qrs(q, [5, 5], "baseline")
+    assert norm[0, 3, 2] == -1.0 and norm[1, 1, 1] == 0.5 and norm[1, 1, 9] == 0.0
+    x = rng.normal(size=(3, 8, 20))
+    got = normalise_qrs(x, [20, 20, 20], "amplitude")
+    for s in range(3):
+        np.testing.assert_allclose(got[s], amplitude_normalised(x[s]), rtol=1e-13)
+    np.testing.assert_allclose(normalise_qrs(x, [20] * 3, "lead"), x / np.abs(x).max(axis=2, keepdims=True))
+    np.testing.assert_array_equal(normalise_qrs(x, [20] * 3, None), x)
     with pytest.raises(ValueError, match="lengths"):
         normalise_qrs(q, [0, 5])
     with pytest.raises(ValueError, match="reference"):
-        normalise_qrs(np.zeros((2, 8, 10)), [5, 5])
+        normalise_qrs(np.zeros((2, 8, 10)), [5, 5], "baseline")
+    with pytest.raises(ValueError, match="mode"):
+        normalise_qrs(q, [5, 5], "zscore")
+    with pytest.raises(ValueError, match="qrs"):
+        normalise_qrs(np.zeros((2, 12, 10)), [5, 5])
 
 
 def test_bad_dataset_raises(tmp_path):
@@ -267,7 +287,7 @@ def test_apical_sizes_against_contracts(monkeypatch, tmp_path):
     cohort.mkdir()
     for i in range(2):
         (cohort / f"subject_{i:03d}.vtu").write_text("")
-    data = write_dataset(tmp_path / "d.h5", n_subjects=2)
+    data = write_dataset(tmp_path / "d.h5", n_subjects=2, locations=("apical",))
     radii = (0.4, 0.2, 0.05)
     report = run_sensitivity(data, tmp_path / "out", apical_sizes=True, progress=False, cohort=cohort,
                              apical_radii=radii)
@@ -284,8 +304,7 @@ def test_apical_sizes_against_contracts(monkeypatch, tmp_path):
     heart = type("H", (), {"path": cohort / "subject_001.vtu"})()
     base = simulate(heart, None).qrs.signals
     small = simulate(heart, infs[2]).qrs.signals
-    scale = np.abs(base).max()
-    expect = dtw(base / scale, small / scale, band=32)
+    expect = dtw(amplitude_normalised(base), amplitude_normalised(small), band=32)
     row = next(r for r in rows if r["subject"] == "subject_001" and float(r["r_ab"]) == 0.05)
     assert float(row["dtw_avg"]) == pytest.approx(expect.mean(), rel=1e-5)
     avg = [float(r["dtw_avg"]) for r in rows if r["subject"] == "subject_000"]
@@ -314,4 +333,10 @@ def test_analyse_subject_consistent_and_independent_of_scale():
     np.testing.assert_allclose(res.to_baseline, res.pairs[0, 1:], rtol=1e-13)
     scaled = analyse_subject("s", 7.5 * qrs, lens, band=10, n_threads=1)
     np.testing.assert_allclose(scaled.pairs, res.pairs, rtol=1e-12)
-    assert [r["qrs_duration_ms"] for r in res.biomarkers] == [100.0, 110.0, 95.0, 120.0]
+    # Without durations: the ECG module's definition on each valid window; given: passed through.
+    from mitwin.ep.ecg import qrs_duration
+
+    expect = [qrs_duration(qrs[s, :, :n], 1.0) for s, n in enumerate(lens)]
+    assert [r["qrs_duration_ms"] for r in res.biomarkers] == pytest.approx(expect)
+    given = analyse_subject("s", qrs, lens, [90.0, 91.0, 92.0, 93.0], band=10, n_threads=1)
+    assert [r["qrs_duration_ms"] for r in given.biomarkers] == [90.0, 91.0, 92.0, 93.0]

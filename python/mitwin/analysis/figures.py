@@ -113,8 +113,11 @@ def dtw_pairs_heatmaps(path: Path, labels: Sequence[str], dmax: np.ndarray, davg
 
 
 def qrs_overlay(path: Path, subject: str, qrs: np.ndarray, lengths: np.ndarray, infos: Sequence[Any],
-                dt_ms: float = 1.0) -> Path:
+                dt_ms: float = 1.0, subtitle: str = "normalised") -> Path:
     """QRS of the baseline and each location's subendocardial / transmural infarct, 8 leads (paper Fig. 8).
+
+    One column per location drawn with :func:`mitwin.ep.ecg_plot.plot_ecg` (baseline solid black,
+    transmural dashed red), the subendocardial QRS added dotted blue.
 
     Parameters
     ----------
@@ -122,36 +125,43 @@ def qrs_overlay(path: Path, subject: str, qrs: np.ndarray, lengths: np.ndarray, 
     lengths : (S,) valid samples
     infos : ScenarioInfo of rows 1..S-1
     """
+    from ..ep.ecg import ECG
+    from ..ep.ecg_plot import plot_ecg
+
     plt = _pyplot()
     locations: list[str] = []
     for s in infos:
         if not s.slow and s.location not in locations:
             locations.append(s.location)
     ncol = max(1, len(locations))
-    fig, axes = plt.subplots(len(LEADS), ncol, figsize=(1.9 * ncol + 0.8, 1.05 * len(LEADS) + 1.0),
+    fig, axes = plt.subplots(len(LEADS), ncol, figsize=(1.9 * ncol + 0.8, 1.05 * len(LEADS) + 1.2),
                              sharex=True, sharey="row", squeeze=False)
-    styles = {"subendocardial": ("tab:blue", "--"), "transmural": ("tab:red", "-"), None: ("tab:green", "-")}
+
+    def ecg(k: int) -> Any:
+        return ECG(qrs[k, :, : int(lengths[k])], dt_ms, LEADS, 0.0)
+
     for c, loc in enumerate(locations):
-        rows = [k for k, s in enumerate(infos) if s.location == loc and not s.slow]
-        for r, lead in enumerate(LEADS):
-            ax = axes[r, c]
-            n0 = int(lengths[0])
-            ax.plot(np.arange(n0) * dt_ms, qrs[0, r, :n0], color="k", lw=1.2, label="baseline")
-            for k in rows:
-                col, ls = styles.get(infos[k].extent, styles[None])
-                n = int(lengths[k + 1])
-                ax.plot(np.arange(n) * dt_ms, qrs[k + 1, r, :n], color=col, ls=ls, lw=1.0,
-                        label=infos[k].extent or infos[k].name)
-            ax.axhline(0.0, color="0.8", lw=0.5, zorder=0)
+        rows = {infos[k].extent: k for k in range(len(infos)) if infos[k].location == loc and not infos[k].slow}
+        trans = rows.get("transmural", rows.get(None))
+        col = axes[:, c]
+        plot_ecg(ecg(0), ax=col, other=None if trans is None else ecg(trans + 1),
+                 labels=("baseline", "transmural"), ylabel="")
+        sub = rows.get("subendocardial")
+        if sub is not None:
+            e = ecg(sub + 1)
+            for r, lead in enumerate(LEADS):
+                col[r].plot(e.t, e.lead(lead), color="tab:blue", ls=":", lw=1.3, label="subendocardial")
+        for r, ax in enumerate(col):
+            ax.set_title(loc.replace("_", " ") if r == 0 else "", fontsize=9)
             ax.tick_params(labelsize=7)
+            ax.set_xlabel("time (ms)" if r == len(LEADS) - 1 else "", fontsize=8)
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
             if c == 0:
-                ax.set_ylabel(lead, fontsize=9, rotation=0, ha="right", va="center")
-            if r == 0:
-                ax.set_title(loc.replace("_", " "), fontsize=9)
-        axes[-1, c].set_xlabel("time (ms)", fontsize=8)
+                ax.set_ylabel(LEADS[r], fontsize=9, rotation=0, ha="right", va="center")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 1.0))
-    fig.suptitle(f"QRS of {subject}, amplitude normalised to the baseline peak", fontsize=10, y=1.03)
+    fig.suptitle(f"QRS of {subject}, {subtitle}", fontsize=10, y=1.03)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -230,7 +240,8 @@ def apical_sizes_figure(path: Path, rows: Sequence[dict]) -> Path:
 
 def make_all(out: Path, *, names: Sequence[str], infos: Sequence[Any], to_base: np.ndarray, pairs_max: np.ndarray,
              pairs_avg: np.ndarray, bio_cols: Sequence[str], bio: np.ndarray, overlay: tuple[str, np.ndarray, Any],
-             dt_ms: float, apical_rows: Sequence[dict] | None = None) -> dict[str, Path]:
+             dt_ms: float, apical_rows: Sequence[dict] | None = None,
+             normalisation: str | None = "amplitude") -> dict[str, Path]:
     """Write every figure of the analysis; returns name -> path."""
     n_subj = to_base.shape[0]
     fast = [k for k, s in enumerate(infos) if not s.slow]
@@ -243,7 +254,9 @@ def make_all(out: Path, *, names: Sequence[str], infos: Sequence[Any], to_base: 
                                        pairs_max.mean(axis=0)[np.ix_(idx, idx)],
                                        pairs_avg.mean(axis=0)[np.ix_(idx, idx)], n_subj)
     sid, qrs, lens = overlay
-    figs["fig8"] = qrs_overlay(out / "fig8_qrs_overlay.png", sid, qrs, np.asarray(lens), infos, dt_ms)
+    subtitle = {"amplitude": "normalised per lead group (I-II, V1-V6)", "baseline": "normalised to the baseline peak",
+                "lead": "each lead normalised to its peak", None: "raw amplitude"}[normalisation]
+    figs["fig8"] = qrs_overlay(out / "fig8_qrs_overlay.png", sid, qrs, np.asarray(lens), infos, dt_ms, subtitle)
     all_labels = ["baseline", *labels]
     col = {c: k for k, c in enumerate(bio_cols)}
     durs = bio[:, :, col["qrs_duration_ms"]]

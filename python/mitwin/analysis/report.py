@@ -56,7 +56,7 @@ def _lateral_sizes(infos: Sequence[Any]) -> dict[str, dict[str, int]]:
 def build_report(*, names: Sequence[str], infos: Sequence[Any], to_base: np.ndarray, pairs_max: np.ndarray,
                  pairs_avg: np.ndarray, bio_cols: Sequence[str], bio: np.ndarray, figures: dict[str, Path],
                  n_subjects: int, band: int | None, penalty: float, dataset: Path,
-                 apical_rows: Sequence[dict] | None = None) -> str:
+                 apical_rows: Sequence[dict] | None = None, normalisation: str | None = "amplitude") -> str:
     """Compose ``report.md`` from the computed arrays.
 
     Parameters
@@ -65,7 +65,7 @@ def build_report(*, names: Sequence[str], infos: Sequence[Any], to_base: np.ndar
     pairs_max, pairs_avg : (n_subjects, S, S) DTW^max / DTW^avg between all QRS (baseline first)
     bio : (n_subjects, S, n_cols) biomarker table (columns ``bio_cols``; baseline first)
     """
-    from .sensitivity import PAPER_QRS_MS, PAPER_SLOW_CV_MS
+    from .sensitivity import NORMALISATION_TEXT, PAPER_QRS_MS, PAPER_SLOW_CV_MS
 
     col = {c: k for k, c in enumerate(bio_cols)}
     per_subj_avg = to_base.mean(axis=2)  # (n_subj, S-1)
@@ -77,8 +77,8 @@ def build_report(*, names: Sequence[str], infos: Sequence[Any], to_base: np.ndar
     L: list[str] = []
     L.append("# QRS sensitivity analysis\n")
     L.append(f"Dataset `{dataset.name}`: {n_subjects} subject(s), {len(names) - 1} infarct scenarios + baseline. "
-             "DTW per lead between QRS complexes normalised by the peak absolute amplitude of the subject's "
-             "baseline QRS (all 8 leads), squared local cost, accumulated cost divided by n + m, square root, "
+             f"DTW per lead between QRS complexes {NORMALISATION_TEXT[normalisation]}: "
+             "squared local cost, accumulated cost divided by n + m, square root, "
              f"plus the duration penalty w·(n−m)²/min(n, m) with w = {penalty:g} (Camps et al. 2021); "
              f"Sakoe-Chiba band {('none' if band is None else f'{band} samples beyond the length difference')}. "
              "Values are mean ± sd over subjects. DTW^avg and DTW^max are the mean and the maximum over the 8 "
@@ -216,7 +216,7 @@ def build_report(*, names: Sequence[str], infos: Sequence[Any], to_base: np.ndar
                       " / ".join(f"{bio[:, s, col[f'r_{ld}']].mean():.2f}" for ld in LEADS[2:])])
     L.append(_table(["Scenario", "QRS (ms)", "path. Q %", "PRWP %", "fQRS %", "R V1/V2/V3/V4/V5/V6"], brows) + "\n")
     L.append("Criteria (see `mitwin.analysis.biomarkers`): pathological Q = Q ≥ 30 ms or Q/R > 0.25 (or QS); "
-             "PRWP = R(V3) ≤ 0.15 of the normalisation amplitude or R falling by > 0.02 between V1..V4; "
+             "PRWP = R(V3) ≤ 0.15 (normalised units) or R falling by > 0.02 between V1..V4; "
              "fQRS = an extra R wave or a notch of ≥ 5 % of the lead's peak; the Q and fQRS findings need 2 "
              "contiguous leads (V1-V2-...-V6 chain and I-V6).\n")
     if apical_rows:

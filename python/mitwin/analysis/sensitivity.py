@@ -9,10 +9,14 @@ progression, fragmented QRS; :mod:`mitwin.analysis.biomarkers`), all aggregated 
 and standard deviation; CSV tables, PNG figures and a Markdown report with the findings. Optionally the
 shrinking apical infarct of their Fig. 11a.
 
-Normalisation: before DTW and biomarkers every QRS of a subject is divided by the largest absolute value
-of that subject's *baseline* QRS over the 8 leads. This keeps the ratios between leads (needed for
-R-wave progression) and the amplitude loss an infarct causes, and removes the subject-specific scale
-of the pseudo-ECG (torso size, electrode distance).
+Normalisation (``normalisation=``) before DTW and biomarkers, as the paper compares normalised QRS:
+
+* ``"amplitude"`` (default): :func:`mitwin.ep.ecg.normalise` in its ``"amplitude"`` mode, each QRS on
+  its own: limb leads I, II divided by the mean of their two peaks, V1-V6 by the mean of their six
+  peaks, which keeps the amplitude ratios within each group (R-wave progression).
+* ``"baseline"``: every QRS of a subject divided by the largest absolute value of that subject's
+  *baseline* QRS over the 8 leads; keeps, in addition, the overall amplitude change an infarct causes.
+* ``"lead"``: each lead by its own peak (:func:`mitwin.ep.ecg.normalise`, ``"lead"``); ``None``: raw.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ __all__ = [
     "analyse_subject",
     "apical_size_experiment",
     "describe_scenarios",
+    "NORMALISATIONS",
     "normalise_qrs",
     "run_sensitivity",
 ]
@@ -168,28 +173,39 @@ def _find(infos: Sequence[ScenarioInfo], *words: str, extent: str | None = None,
 
 
 # ------------------------------------------------------------------------------------------ computation
-def normalise_qrs(qrs: Any, lengths: Any, reference: int = 0) -> tuple[np.ndarray, float]:
-    """Divide all QRS of one subject by the peak absolute amplitude of the reference (baseline) QRS.
+NORMALISATIONS = ("amplitude", "baseline", "lead", None)
+NORMALISATION_TEXT = {
+    "amplitude": "normalised per QRS by lead group (I, II by the mean of their peaks; V1-V6 by the mean of their "
+                 "six peaks; mitwin.ep.ecg.normalise, 'amplitude')",
+    "baseline": "normalised by the peak absolute amplitude of the subject's baseline QRS over the 8 leads",
+    "lead": "normalised per lead by its own peak",
+    None: "not normalised",
+}
+
+
+def normalise_qrs(qrs: Any, lengths: Any, mode: str | None = "amplitude", reference: int = 0) -> np.ndarray:
+    """Normalise the QRS of one subject (see the module docstring for the modes).
 
     Parameters
     ----------
-    qrs : array_like, shape (S, n_leads, T)
-        Zero-padded QRS of one subject (any amplitude unit).
+    qrs : array_like, shape (S, 8, T)
+        Zero-padded QRS of one subject (any amplitude unit), leads :data:`LEADS`.
     lengths : array_like of int, shape (S,)
-        Valid samples per QRS.
+        Valid samples per QRS; samples past each length are set to zero.
+    mode : {"amplitude", "baseline", "lead", None}
     reference : int
-        Row of the reference QRS (0 = baseline in the dataset).
+        Row of the reference QRS for ``"baseline"`` (0 = baseline in the dataset).
 
     Returns
     -------
-    normalised : numpy.ndarray, shape (S, n_leads, T), float64
-        Dimensionless; the reference peaks at 1 in absolute value. Samples past each length are zero.
-    scale : float
-        The divisor.
+    numpy.ndarray, shape (S, 8, T), float64
+        Dimensionless (raw units for ``None``).
     """
+    if mode not in NORMALISATIONS:
+        raise ValueError(f"mode: expected one of {NORMALISATIONS}, got {mode!r}")
     arr = np.array(qrs, dtype=np.float64)
-    if arr.ndim != 3:
-        raise ValueError(f"qrs: expected shape (S, n_leads, T), got shape {arr.shape}")
+    if arr.ndim != 3 or arr.shape[1] != len(LEADS):
+        raise ValueError(f"qrs: expected shape (S, {len(LEADS)}, T), got shape {arr.shape}")
     lens = np.asarray(lengths, dtype=np.int64)
     if lens.shape != (arr.shape[0],) or np.any(lens < 1) or np.any(lens > arr.shape[2]):
         raise ValueError(f"lengths: expected shape ({arr.shape[0]},) with values in [1, {arr.shape[2]}], got {lens}")
@@ -199,10 +215,16 @@ def normalise_qrs(qrs: Any, lengths: Any, reference: int = 0) -> tuple[np.ndarra
         raise ValueError("qrs: expected finite values, got NaN/inf")
     for s, n in enumerate(lens):
         arr[s, :, n:] = 0.0
-    scale = float(np.max(np.abs(arr[reference, :, : lens[reference]])))
-    if scale == 0.0:
-        raise ValueError("qrs: the reference QRS is zero in every lead; cannot normalise")
-    return arr / scale, scale
+    if mode is None:
+        return arr
+    if mode == "baseline":
+        scale = float(np.max(np.abs(arr[reference, :, : lens[reference]])))
+        if scale == 0.0:
+            raise ValueError("qrs: the reference QRS is zero in every lead; cannot normalise")
+        return arr / scale
+    from ..ep.ecg import normalise
+
+    return np.asarray(normalise(arr, mode, LEADS), dtype=np.float64)
 
 
 @dataclass
@@ -225,35 +247,41 @@ class SubjectResult:
 
 def analyse_subject(subject: str, qrs: Any, lengths: Any, durations: Any | None = None, *, dt_ms: float = 1.0,
                     band: int | None = DEFAULT_BAND, penalty: float = DEFAULT_PENALTY,
-                    n_threads: int | None = None) -> SubjectResult:
+                    n_threads: int | None = None, normalisation: str | None = "amplitude") -> SubjectResult:
     """DTW to baseline, all-pairs DTW and biomarkers for one subject's QRS (baseline in row 0).
 
     Parameters
     ----------
     subject : str
     qrs : array_like, shape (S, 8, T)
-        Raw QRS; normalised here with :func:`normalise_qrs`.
+        Raw QRS; normalised here with :func:`normalise_qrs` (``normalisation``).
     lengths : array_like of int, shape (S,)
     durations : array_like, shape (S,), optional
-        QRS durations in ms (the dataset's ``qrs_duration``); default ``lengths * dt_ms``.
+        QRS durations in ms (the dataset's ``qrs_duration``); default :func:`mitwin.ep.ecg.qrs_duration`
+        of each raw QRS.
     dt_ms : float
     band, penalty, n_threads
         Passed to :func:`mitwin.analysis.dtw.dtw_all_pairs`.
+    normalisation : {"amplitude", "baseline", "lead", None}
+        See :func:`normalise_qrs`.
 
     Returns
     -------
     SubjectResult
     """
-    norm, _ = normalise_qrs(qrs, lengths)
+    norm = normalise_qrs(qrs, lengths, normalisation)
     lens = np.asarray(lengths, dtype=np.int64)
-    if norm.shape[1] != len(LEADS):
-        raise ValueError(f"qrs: expected {len(LEADS)} leads {LEADS}, got shape {norm.shape}")
     if norm.shape[0] < 2:
         raise ValueError(f"qrs: expected the baseline and at least one scenario, got {norm.shape[0]} rows")
     pairs = dtw_all_pairs(norm, lens, band=band, penalty=penalty, n_threads=n_threads)
     to_base = dtw_one_to_many(norm[0], norm[1:], lens[1:], ref_length=int(lens[0]), band=band, penalty=penalty,
                               n_threads=n_threads)
-    durs = lens * dt_ms if durations is None else np.asarray(durations, dtype=np.float64)
+    if durations is None:
+        durs = _signal_durations(normalise_qrs(qrs, lens, None), lens, dt_ms)
+    else:
+        durs = np.asarray(durations, dtype=np.float64)
+        if durs.shape != lens.shape:
+            raise ValueError(f"durations: expected shape {lens.shape}, got shape {durs.shape}")
     rows = [biomarker_table_row(qrs_biomarkers(norm[s], int(lens[s]), duration_ms=float(durs[s]), dt_ms=dt_ms))
             for s in range(norm.shape[0])]
     return SubjectResult(subject, to_base, pairs, rows)
@@ -341,7 +369,7 @@ def _read_dataset(path: Path) -> dict:
                     f"dataset: subject {sid}: expected qrs ({len(names)}, {len(LEADS)}, T) and qrs_length "
                     f"({len(names)},), got {qrs.shape} and {lens.shape}"
                 )
-            durs = np.asarray(g["qrs_duration"][...], dtype=np.float64) if "qrs_duration" in g else lens * dt_ms
+            durs = np.asarray(g["qrs_duration"][...], dtype=np.float64) if "qrs_duration" in g else None
             info["subjects"].append((sid, qrs, lens, durs))
     if not info["subjects"]:
         raise DatasetError(f"dataset: {path} has no subjects")
@@ -353,13 +381,14 @@ def _read_dataset(path: Path) -> dict:
 # ------------------------------------------------------------------------------------ apical experiment
 def apical_size_experiment(cohort: str | os.PathLike, subjects: Sequence[str], radii: Sequence[float] = APICAL_RADII,
                            *, band: int | None = DEFAULT_BAND, penalty: float = DEFAULT_PENALTY,
-                           n_threads: int | None = None, progress: bool = False) -> list[dict]:
+                           n_threads: int | None = None, normalisation: str | None = "amplitude",
+                           progress: bool = False) -> list[dict]:
     """DTW to baseline of a transmural apical infarct whose apicobasal scar radius shrinks (paper Fig. 11a).
 
     For each subject the baseline and the apical transmural scenario of :data:`mitwin.infarct.SCENARIOS`
     with ``r_ab`` replaced by each value of ``radii`` are simulated with
     :func:`mitwin.ep.forward.simulate`; the border-zone radius keeps its margin over the scar
-    (``bz_r_ab = r_ab + (bz_r_ab0 - r_ab0)``). The QRS are normalised by the baseline peak.
+    (``bz_r_ab = r_ab + (bz_r_ab0 - r_ab0)``). The QRS are normalised with :func:`normalise_qrs`.
 
     Parameters
     ----------
@@ -418,10 +447,10 @@ def apical_size_experiment(cohort: str | os.PathLike, subjects: Sequence[str], r
         pad = np.zeros((len(sig), len(LEADS), int(lens.max())))
         for k, x in enumerate(sig):
             pad[k, :, : x.shape[1]] = x
-        norm, _ = normalise_qrs(pad, lens)
+        norm = normalise_qrs(pad, lens, normalisation)
         d = dtw_one_to_many(norm[0], norm[1:], lens[1:], ref_length=int(lens[0]), band=band, penalty=penalty,
                             n_threads=n_threads)
-        durations = _durations(sims, lens, dt)
+        durations = _signal_durations(pad, lens, dt)  # raw signals, as in the dataset
         for k, r in enumerate(rad):
             row = {"subject": sid, "r_ab": r, "qrs_duration_ms": float(durations[k + 1])}
             row.update({f"dtw_{ld}": float(d[k, j]) for j, ld in enumerate(LEADS)})
@@ -431,15 +460,12 @@ def apical_size_experiment(cohort: str | os.PathLike, subjects: Sequence[str], r
     return rows
 
 
-def _durations(sims: Sequence[Any], lens: np.ndarray, dt: float) -> np.ndarray:
-    """QRS durations (ms) of simulations: mitwin.ep.ecg.qrs_duration when available (the definition the
-    dataset uses), else the signal length."""
-    try:
-        from ..ep.ecg import qrs_duration
-    except ImportError:
-        logger.warning("mitwin.ep.ecg.qrs_duration is not available; QRS duration = signal length")
-        return lens * dt
-    return np.array([float(qrs_duration(np.asarray(s.qrs.signals, dtype=np.float64), dt)) for s in sims])
+def _signal_durations(signals: np.ndarray, lens: np.ndarray, dt: float) -> np.ndarray:
+    """QRS durations (ms) of (S, 8, T) signals by :func:`mitwin.ep.ecg.qrs_duration` (the dataset's
+    definition) over each valid window."""
+    from ..ep.ecg import qrs_duration
+
+    return np.array([float(qrs_duration(signals[k, :, : int(n)], dt)) for k, n in enumerate(lens)])
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -463,7 +489,8 @@ def _cohort_from_config(config_json: str) -> Path | None:
 def run_sensitivity(dataset: str | os.PathLike, out_dir: str | os.PathLike, apical_sizes: bool = False,
                     progress: bool = True, *, cohort: str | os.PathLike | None = None,
                     band: int | None = DEFAULT_BAND, penalty: float = DEFAULT_PENALTY,
-                    n_threads: int | None = None, overlay_subject: int = 0,
+                    n_threads: int | None = None, normalisation: str | None = "amplitude",
+                    overlay_subject: int = 0,
                     apical_radii: Sequence[float] = APICAL_RADII,
                     apical_subjects: int | None = None) -> Path:
     """Run the QRS sensitivity analysis on a dataset and write tables, figures and ``report.md``.
@@ -486,6 +513,8 @@ def run_sensitivity(dataset: str | os.PathLike, out_dir: str | os.PathLike, apic
         DTW duration-penalty weight; default :data:`mitwin.analysis.dtw.DEFAULT_PENALTY`.
     n_threads : int, optional
         OpenMP threads for DTW.
+    normalisation : {"amplitude", "baseline", "lead", None}
+        How the QRS are normalised before DTW and biomarkers (:func:`normalise_qrs`).
     overlay_subject : int
         Subject (index in sorted order) drawn in the QRS overlay figure.
     apical_radii : sequence of float
@@ -509,6 +538,8 @@ def run_sensitivity(dataset: str | os.PathLike, out_dir: str | os.PathLike, apic
     """
     from . import figures, report
 
+    if normalisation not in NORMALISATIONS:
+        raise ValueError(f"normalisation: expected one of {NORMALISATIONS}, got {normalisation!r}")
     if not isinstance(overlay_subject, (int, np.integer)) or overlay_subject < 0:
         raise ValueError(f"overlay_subject: expected an index >= 0, got {overlay_subject!r}")
     data = _read_dataset(Path(dataset))
@@ -532,8 +563,8 @@ def run_sensitivity(dataset: str | os.PathLike, out_dir: str | os.PathLike, apic
         from tqdm.auto import tqdm
 
         it = tqdm(subjects, desc="sensitivity", unit="subject")
-    results = [analyse_subject(sid, q, ln, du, dt_ms=dt_ms, band=band, penalty=penalty, n_threads=n_threads)
-               for sid, q, ln, du in it]
+    results = [analyse_subject(sid, q, ln, du, dt_ms=dt_ms, band=band, penalty=penalty, n_threads=n_threads,
+                               normalisation=normalisation) for sid, q, ln, du in it]
     logger.info("analysed %d subjects x %d scenarios", len(results), len(names) - 1)
 
     # ---- tables
@@ -574,20 +605,21 @@ def run_sensitivity(dataset: str | os.PathLike, out_dir: str | os.PathLike, apic
     if apical_sizes:
         sids = [r.subject for r in results][: apical_subjects or None]
         apical_rows = apical_size_experiment(coh, sids, apical_radii, band=band, penalty=penalty,
-                                             n_threads=n_threads, progress=progress)
+                                             n_threads=n_threads, normalisation=normalisation, progress=progress)
         cols = list(apical_rows[0].keys())
         write_csv(out / "apical_sizes.csv", cols, ([row[c] for c in cols] for row in apical_rows))
 
     # ---- figures and report
     sub = results[min(overlay_subject, len(results) - 1)]
     ov = [s for s in subjects if s[0] == sub.subject][0]
-    norm, _ = normalise_qrs(ov[1], ov[2])
+    norm = normalise_qrs(ov[1], ov[2], normalisation)
     figs = figures.make_all(out, names=names, infos=infos, to_base=to_base, pairs_max=pmax, pairs_avg=pavg,
                             bio_cols=bio_cols, bio=bio, overlay=(sub.subject, norm, ov[2]), dt_ms=dt_ms,
-                            apical_rows=apical_rows)
+                            apical_rows=apical_rows, normalisation=normalisation)
     text = report.build_report(names=names, infos=infos, to_base=to_base, pairs_max=pmax, pairs_avg=pavg,
                                bio_cols=bio_cols, bio=bio, figures=figs, n_subjects=len(results), band=band,
-                               penalty=penalty, dataset=Path(dataset), apical_rows=apical_rows)
+                               penalty=penalty, dataset=Path(dataset), apical_rows=apical_rows,
+                               normalisation=normalisation)
     path = out / "report.md"
     _atomic_write_bytes(path, text.encode())
     logger.info("wrote %s", path)
