@@ -152,6 +152,7 @@ def qrs_overlay(path: Path, subject: str, qrs: np.ndarray, lengths: np.ndarray, 
             for r, lead in enumerate(LEADS):
                 col[r].plot(e.t, e.lead(lead), color="tab:blue", ls=":", lw=1.3, label="subendocardial")
         for r, ax in enumerate(col):
+            ax.set_title("", loc="left")  # the lead is named on the row instead
             ax.set_title(loc.replace("_", " ") if r == 0 else "", fontsize=9)
             ax.tick_params(labelsize=7)
             ax.set_xlabel("time (ms)" if r == len(LEADS) - 1 else "", fontsize=8)
