@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mitwin.analysis.biomarkers import LEADS
-from mitwin.analysis.dtw import dtw
+from mitwin.analysis.dtw import DEFAULT_PENALTY, dtw
 from mitwin.analysis.sensitivity import describe_scenarios, normalise_qrs, run_sensitivity
 from mitwin.errors import DatasetError
 
@@ -136,6 +136,8 @@ def test_csv_numbers_equal_direct_dtw(analysis, dataset):
     np.testing.assert_allclose(got, expect, rtol=1e-5)
     assert float(row["dtw_avg"]) == pytest.approx(expect.mean(), rel=1e-5)
     assert float(row["dtw_max"]) == pytest.approx(expect.max(), rel=1e-5)
+    n, m = int(lens[0]), int(lens[k])
+    assert float(row["duration_term"]) == pytest.approx(DEFAULT_PENALTY * (n - m) ** 2 / min(n, m), rel=1e-5)
 
     pairs = _read(analysis.parent / "dtw_pairs.csv")
     a, b = names.index("septal_subendocardial"), names.index("inferior_transmural")

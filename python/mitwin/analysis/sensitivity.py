@@ -235,12 +235,14 @@ class SubjectResult:
     ----------
     subject : str
     to_baseline : (S - 1, n_leads) DTW of each scenario to the baseline
+    duration_term : (S - 1,) the duration penalty inside ``to_baseline`` (the same in every lead)
     pairs : (S, S, n_leads) DTW between all QRS (baseline first)
     biomarkers : list of S dict rows (baseline first)
     """
 
     subject: str
     to_baseline: np.ndarray
+    duration_term: np.ndarray
     pairs: np.ndarray
     biomarkers: list[dict]
 
@@ -284,7 +286,9 @@ def analyse_subject(subject: str, qrs: Any, lengths: Any, durations: Any | None 
             raise ValueError(f"durations: expected shape {lens.shape}, got shape {durs.shape}")
     rows = [biomarker_table_row(qrs_biomarkers(norm[s], int(lens[s]), duration_ms=float(durs[s]), dt_ms=dt_ms))
             for s in range(norm.shape[0])]
-    return SubjectResult(subject, to_base, pairs, rows)
+    n0 = float(lens[0])
+    term = penalty * (lens[1:] - n0) ** 2 / np.minimum(lens[1:], n0)
+    return SubjectResult(subject, to_base, term.astype(np.float64), pairs, rows)
 
 
 # ------------------------------------------------------------------------------------------------- I/O
@@ -529,7 +533,8 @@ def run_sensitivity(dataset: str | os.PathLike, out_dir: str | os.PathLike, apic
 
     Outputs (in ``out_dir``)
     ------------------------
-    ``dtw_to_baseline.csv`` (subject, scenario, lead DTW, avg, max), ``dtw_to_baseline_summary.csv``
+    ``dtw_to_baseline.csv`` (subject, scenario, lead DTW, avg, max, the duration-penalty term included in
+    each lead), ``dtw_to_baseline_summary.csv``
     (scenario x lead mean and sd), ``dtw_pairs.csv`` (subject, scenario pair, DTW^max, DTW^avg),
     ``dtw_pairs_max.csv`` / ``dtw_pairs_avg.csv`` (scenario x scenario, mean over subjects),
     ``biomarkers.csv`` (subject x scenario), ``biomarkers_summary.csv`` (per scenario: mean/sd/prevalence),
@@ -571,8 +576,10 @@ def run_sensitivity(dataset: str | os.PathLike, out_dir: str | os.PathLike, apic
     to_base = np.stack([r.to_baseline for r in results])  # (n_subj, S-1, L)
     pairs = np.stack([r.pairs for r in results])  # (n_subj, S, S, L)
     lead_cols = [f"dtw_{ld}" for ld in LEADS]
-    write_csv(out / "dtw_to_baseline.csv", ["subject", "scenario", *lead_cols, "dtw_avg", "dtw_max"],
-              ([r.subject, names[k + 1], *r.to_baseline[k], r.to_baseline[k].mean(), r.to_baseline[k].max()]
+    write_csv(out / "dtw_to_baseline.csv",
+              ["subject", "scenario", *lead_cols, "dtw_avg", "dtw_max", "duration_term"],
+              ([r.subject, names[k + 1], *r.to_baseline[k], r.to_baseline[k].mean(), r.to_baseline[k].max(),
+                r.duration_term[k]]
                for r in results for k in range(len(names) - 1)))
     tb_mean, tb_sd = _mean_sd(to_base)
     avg_mean, avg_sd = _mean_sd(to_base.mean(axis=2))
@@ -616,7 +623,8 @@ def run_sensitivity(dataset: str | os.PathLike, out_dir: str | os.PathLike, apic
     figs = figures.make_all(out, names=names, infos=infos, to_base=to_base, pairs_max=pmax, pairs_avg=pavg,
                             bio_cols=bio_cols, bio=bio, overlay=(sub.subject, norm, ov[2]), dt_ms=dt_ms,
                             apical_rows=apical_rows, normalisation=normalisation)
-    text = report.build_report(names=names, infos=infos, to_base=to_base, pairs_max=pmax, pairs_avg=pavg,
+    duration_terms = np.stack([r.duration_term for r in results])  # (n_subj, S-1)
+    text = report.build_report(names=names, infos=infos, to_base=to_base, duration_terms=duration_terms, pairs_max=pmax, pairs_avg=pavg,
                                bio_cols=bio_cols, bio=bio, figures=figs, n_subjects=len(results), band=band,
                                penalty=penalty, dataset=Path(dataset), apical_rows=apical_rows,
                                normalisation=normalisation)
