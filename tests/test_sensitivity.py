@@ -117,7 +117,7 @@ def test_outputs_exist(analysis):
     for fig in ("fig7a_dtw_to_baseline.png", "fig7b_dtw_pairs.png", "fig8_qrs_overlay.png"):
         assert f"({fig})" in text
     assert "Transmural > subendocardial" in text
-    assert not list(out.glob(".*tmp")), "temporary files left behind"
+    assert not list(out.glob(".*")), "temporary files left behind"
 
 
 @pytest.mark.slow

@@ -6,14 +6,13 @@ Each function takes arrays computed by :mod:`mitwin.analysis.sensitivity` and wr
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_path
 from .biomarkers import LEADS
 
 logger = logging.getLogger(__name__)
@@ -43,16 +42,11 @@ def _pyplot():
 
 def _save(fig: Any, path: Path) -> Path:
     plt = _pyplot()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=_DPI, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=_DPI, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     logger.info("wrote %s", path)
     return path
 
@@ -77,22 +71,31 @@ def _heatmap(ax: Any, data: np.ndarray, rows: Sequence[str], cols: Sequence[str]
     return im
 
 
-def dtw_to_baseline_heatmap(path: Path, labels: Sequence[str], mean: np.ndarray, n_subjects: int) -> Path:
+def dtw_to_baseline_heatmap(path: Path, labels: Sequence[str], mean: np.ndarray, n_subjects: int,
+                            duration_term: np.ndarray | None = None) -> Path:
     """Scenario x lead heatmap of the mean DTW to the baseline, with the lead average (paper Fig. 7a).
 
     Parameters
     ----------
     labels : scenario labels (rows)
     mean : (n_scenarios, 8) mean over subjects
+    duration_term : (n_scenarios,) mean duration penalty inside ``mean`` (the same in every lead); when
+        given, a second panel shows the shape part ``mean - duration_term``.
     """
     plt = _pyplot()
-    data = np.concatenate([mean, mean.mean(axis=1, keepdims=True)], axis=1)
-    fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(labels) + 1.6))
-    _heatmap(ax, data, labels, [*LEADS, "avg"], cmap="Blues", label="DTW to baseline (normalised amplitude)",
-             rotate=False)
-    ax.axvline(len(LEADS) - 0.5, color="k", lw=1.0)
-    ax.set_xlabel("lead")
-    ax.set_title(f"QRS dissimilarity to the baseline, mean over {n_subjects} subject(s)", fontsize=10)
+    panels = [(mean, "DTW to baseline (normalised amplitude)", "DTW to baseline (with duration penalty)")]
+    if duration_term is not None:
+        panels.append((mean - np.asarray(duration_term)[:, None], "DTW minus duration term",
+                       "shape part (without the duration penalty)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 0.38 * len(labels) + 1.6), squeeze=False)
+    for ax, (data, cbar, title) in zip(axes[0], panels):
+        full = np.concatenate([data, data.mean(axis=1, keepdims=True)], axis=1)
+        _heatmap(ax, full, labels, [*LEADS, "avg"], cmap="Blues", label=cbar, rotate=False)
+        ax.axvline(len(LEADS) - 0.5, color="k", lw=1.0)
+        ax.set_xlabel("lead")
+        ax.set_title(title, fontsize=10)
+    fig.suptitle(f"QRS dissimilarity to the baseline, mean over {n_subjects} subject(s)", fontsize=10)
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -242,14 +245,15 @@ def apical_sizes_figure(path: Path, rows: Sequence[dict]) -> Path:
 def make_all(out: Path, *, names: Sequence[str], infos: Sequence[Any], to_base: np.ndarray, pairs_max: np.ndarray,
              pairs_avg: np.ndarray, bio_cols: Sequence[str], bio: np.ndarray, overlay: tuple[str, np.ndarray, Any],
              dt_ms: float, apical_rows: Sequence[dict] | None = None,
-             normalisation: str | None = "amplitude") -> dict[str, Path]:
+             normalisation: str | None = "amplitude", duration_terms: np.ndarray | None = None) -> dict[str, Path]:
     """Write every figure of the analysis; returns name -> path."""
     n_subj = to_base.shape[0]
     fast = [k for k, s in enumerate(infos) if not s.slow]
     labels = [s.label for s in infos]
     figs: dict[str, Path] = {}
     figs["fig7a"] = dtw_to_baseline_heatmap(out / "fig7a_dtw_to_baseline.png", [labels[k] for k in fast],
-                                            to_base.mean(axis=0)[fast], n_subj)
+                                            to_base.mean(axis=0)[fast], n_subj,
+                                            None if duration_terms is None else duration_terms.mean(axis=0)[fast])
     idx = [k + 1 for k in fast]
     figs["fig7b"] = dtw_pairs_heatmaps(out / "fig7b_dtw_pairs.png", [labels[k] for k in fast],
                                        pairs_max.mean(axis=0)[np.ix_(idx, idx)],

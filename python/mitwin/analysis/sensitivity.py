@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import write_bytes_atomic, write_text_atomic
 from ..errors import DatasetError
 from ..paper import QRS_DURATION_MS
 from .biomarkers import LEADS, biomarker_table_row, qrs_biomarkers
@@ -292,19 +292,6 @@ def analyse_subject(subject: str, qrs: Any, lengths: Any, durations: Any | None 
 
 
 # ------------------------------------------------------------------------------------------------- I/O
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
     """Write a CSV table atomically (floats with 6 significant digits)."""
     buf = io.StringIO()
@@ -313,7 +300,7 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
     for row in rows:
         w.writerow([f"{v:.6g}" if isinstance(v, (float, np.floating)) else int(v) if isinstance(v, (bool, np.bool_))
                     else v for v in row])
-    _atomic_write_bytes(path, buf.getvalue().encode())
+    write_bytes_atomic(path, buf.getvalue().encode())
     return path
 
 
@@ -620,15 +607,16 @@ def run_sensitivity(dataset: str | os.PathLike, out_dir: str | os.PathLike, apic
     sub = results[min(overlay_subject, len(results) - 1)]
     ov = [s for s in subjects if s[0] == sub.subject][0]
     norm = normalise_qrs(ov[1], ov[2], normalisation)
+    duration_terms = np.stack([r.duration_term for r in results])  # (n_subj, S-1)
     figs = figures.make_all(out, names=names, infos=infos, to_base=to_base, pairs_max=pmax, pairs_avg=pavg,
                             bio_cols=bio_cols, bio=bio, overlay=(sub.subject, norm, ov[2]), dt_ms=dt_ms,
-                            apical_rows=apical_rows, normalisation=normalisation)
-    duration_terms = np.stack([r.duration_term for r in results])  # (n_subj, S-1)
-    text = report.build_report(names=names, infos=infos, to_base=to_base, duration_terms=duration_terms, pairs_max=pmax, pairs_avg=pavg,
+                            apical_rows=apical_rows, normalisation=normalisation, duration_terms=duration_terms)
+    text = report.build_report(names=names, infos=infos, to_base=to_base, duration_terms=duration_terms,
+                               pairs_max=pmax, pairs_avg=pavg,
                                bio_cols=bio_cols, bio=bio, figures=figs, n_subjects=len(results), band=band,
                                penalty=penalty, dataset=Path(dataset), apical_rows=apical_rows,
                                normalisation=normalisation)
     path = out / "report.md"
-    _atomic_write_bytes(path, text.encode())
+    write_text_atomic(path, text)
     logger.info("wrote %s", path)
     return path
