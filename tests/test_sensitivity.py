@@ -212,6 +212,14 @@ def test_bad_dataset_raises(tmp_path):
     p = write_dataset(tmp_path / "d.h5", n_subjects=1)
     with pytest.raises(ValueError, match="cohort"):
         run_sensitivity(p, tmp_path / "o", apical_sizes=True, progress=False)
+    with h5py.File(p, "a") as fh:
+        fh["subjects/subject_000/qrs_length"][0] = 600
+    with pytest.raises(DatasetError, match="qrs_length"):
+        run_sensitivity(p, tmp_path / "o", progress=False)
+    with h5py.File(p, "a") as fh:
+        del fh["subjects/subject_000/qrs"]
+    with pytest.raises(DatasetError, match="no complete subjects"):
+        run_sensitivity(p, tmp_path / "o", progress=False)
 
 
 # --------------------------------------------------------------------------- apical-size experiment
@@ -342,3 +350,11 @@ def test_analyse_subject_consistent_and_independent_of_scale():
     assert [r["qrs_duration_ms"] for r in res.biomarkers] == pytest.approx(expect)
     given = analyse_subject("s", qrs, lens, [90.0, 91.0, 92.0, 93.0], band=10, n_threads=1)
     assert [r["qrs_duration_ms"] for r in given.biomarkers] == [90.0, 91.0, 92.0, 93.0]
+
+
+def test_describe_scenarios_from_a_list_and_bad_json():
+    lst = [dict(v, name=k) for k, v in _scenarios(("septal",)).items()]
+    infos = describe_scenarios([d["name"] for d in lst], json.dumps(lst))
+    assert [s.extent for s in infos] == ["subendocardial", "transmural"]
+    with pytest.raises(DatasetError, match="scenarios_json"):
+        describe_scenarios(["a"], "{not json")

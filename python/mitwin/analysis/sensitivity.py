@@ -129,7 +129,12 @@ def describe_scenarios(names: Sequence[str], scenarios_json: str | dict | None =
         except json.JSONDecodeError as exc:
             raise DatasetError(f"scenarios_json: not valid JSON ({exc})") from exc
     else:
-        params_all = dict(scenarios_json or {})
+        params_all = scenarios_json or {}
+    if isinstance(params_all, list):  # a list of parameter dicts carrying their names
+        params_all = {str(p.get("name")): p for p in params_all if isinstance(p, dict)}
+    if not isinstance(params_all, dict):
+        raise DatasetError(f"scenarios_json: expected a JSON object name -> parameters, got {type(params_all).__name__}")
+    params_all = dict(params_all)
     factors = {}
     for n in names:
         p = params_all.get(n, {})
@@ -351,8 +356,9 @@ def _read_dataset(path: Path) -> dict:
         for sid in sorted(fh["subjects"].keys()):
             g = fh["subjects"][sid]
             missing = [k for k in ("qrs", "qrs_length") if k not in g]
-            if missing:
-                raise DatasetError(f"dataset: subject {sid} lacks {missing}")
+            if missing:  # e.g. a campaign still running: analyse the finished subjects
+                logger.warning("dataset: subject %s lacks %s; skipped", sid, missing)
+                continue
             qrs = np.asarray(g["qrs"][...], dtype=np.float64)
             lens = np.asarray(g["qrs_length"][...], dtype=np.int64)
             if qrs.shape[0] != len(names) or qrs.shape[1] != len(LEADS) or lens.shape != (len(names),):
@@ -360,10 +366,15 @@ def _read_dataset(path: Path) -> dict:
                     f"dataset: subject {sid}: expected qrs ({len(names)}, {len(LEADS)}, T) and qrs_length "
                     f"({len(names)},), got {qrs.shape} and {lens.shape}"
                 )
+            if np.any(lens < 1) or np.any(lens > qrs.shape[2]):
+                raise DatasetError(f"dataset: subject {sid}: qrs_length must lie in [1, {qrs.shape[2]}], "
+                                   f"got {lens.min()}..{lens.max()}")
+            if not np.all(np.isfinite(qrs)):
+                raise DatasetError(f"dataset: subject {sid}: qrs holds NaN/inf")
             durs = np.asarray(g["qrs_duration"][...], dtype=np.float64) if "qrs_duration" in g else None
             info["subjects"].append((sid, qrs, lens, durs))
     if not info["subjects"]:
-        raise DatasetError(f"dataset: {path} has no subjects")
+        raise DatasetError(f"dataset: {path} has no complete subjects")
     if not names or names[0] != "baseline":
         raise DatasetError(f"dataset: expected scenario_names to start with 'baseline', got {names[:3]}")
     return info
