@@ -19,7 +19,12 @@ __all__ = ["build_report"]
 def _ms(x: np.ndarray) -> str:
     x = np.asarray(x, dtype=np.float64)
     sd = x.std(ddof=1) if x.size > 1 else 0.0
-    return f"{x.mean():.3g} ± {sd:.2g}"
+    m = float(x.mean())
+    if abs(m) >= 10:
+        return f"{m:.1f} ± {sd:.1f}"
+    if abs(m) >= 1:
+        return f"{m:.2f} ± {sd:.2f}"
+    return f"{m:.3f} ± {sd:.3f}"
 
 
 def _yes(flag: bool | None) -> str:
@@ -147,16 +152,14 @@ def build_report(*, names: Sequence[str], infos: Sequence[Any], to_base: np.ndar
     base_d = durs[:, 0]
     ap = [k for k in fast if "apic" in infos[k].location]
     il = [k for k in fast if "inferolateral" in infos[k].location]
-    if ap:
-        apd = durs[:, [k + 1 for k in ap]]
-        findings.append(["QRS duration, apical MI (ms)", f"{PAPER_QRS_MS['apical']} vs {PAPER_QRS_MS['normal']} normal",
-                         f"{_ms(apd)} vs {_ms(base_d)} baseline",
-                         _yes(apd.mean() > base_d.mean())])
-    if il:
-        ild = durs[:, [k + 1 for k in il]]
-        findings.append(["QRS duration, inferolateral MI (ms)",
-                         f"{PAPER_QRS_MS['inferolateral']} vs {PAPER_QRS_MS['normal']} normal",
-                         f"{_ms(ild)} vs {_ms(base_d)} baseline", _yes(ild.mean() > base_d.mean())])
+    for name, ks, paper_ms in (("apical", ap, PAPER_QRS_MS["apical"]),
+                               ("inferolateral", il, PAPER_QRS_MS["inferolateral"])):
+        if not ks:
+            continue
+        both = durs[:, [k + 1 for k in ks]]
+        per_ext = "; ".join(f"{infos[k].extent or infos[k].name}: {_ms(durs[:, k + 1])}" for k in ks)
+        findings.append([f"QRS duration, {name} MI (ms)", f"{paper_ms} vs {PAPER_QRS_MS['normal']} normal",
+                         f"{_ms(both)} ({per_ext}) vs {_ms(base_d)} baseline", _yes(both.mean() > base_d.mean())])
     slow = [k for k, s in enumerate(infos) if s.slow]
     for ks in slow:
         twin = [k for k in fast if infos[k].location == infos[ks].location and infos[k].extent == infos[ks].extent]
