@@ -185,9 +185,10 @@ def build_report(*, names: Sequence[str], infos: Sequence[Any], to_base: np.ndar
                      " (MI scenarios)", _yes(fq[1] > fq[4:6].mean() and fq[1] > fq[6:8].mean())])
     L.append("## Findings: paper vs this dataset\n")
     L.append(_table(["Finding", "Paper (Li et al., Sec. IV-B)", "Here", "Agrees"], findings) + "\n")
-    L.append("Where ours disagree, the cause is in the model, not in the analysis: idealised biventricular "
-             "geometries, seven fixed root nodes, an Eikonal activation and a pseudo-ECG without torso "
-             "heterogeneity; nothing here is tuned towards the paper's numbers.\n")
+    L.append("Where the two disagree, likely causes are the simulation's simplifications (idealised "
+             "biventricular geometries, seven fixed root nodes, Eikonal activation, a pseudo-ECG without torso "
+             "heterogeneity) and the DTW and biomarker definitions stated here, which need not match the paper's "
+             "exactly; nothing here is tuned towards the paper's numbers.\n")
 
     # ---- DTW to baseline
     L.append("## DTW to the baseline (Fig. 7a)\n")
