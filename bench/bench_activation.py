@@ -13,12 +13,16 @@ Short by default; ``MITWIN_BENCH=full`` runs the >= 150k-node shell:
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra as scipy_dijkstra
 
 from mitwin.ep.activation import ActivationSolver
+
+FULL = os.environ.get("MITWIN_BENCH", "short").lower() == "full"
 
 SPEEDS = (0.65, 0.48, 0.51)
 N_BATCH = 18
@@ -116,8 +120,10 @@ def test_mitwin_dijkstra_same_mesh(benchmark, setup, reference):
 
 
 @pytest.mark.benchmark(group="eikonal")
-def test_fim_python(benchmark, setup, eikonal):
+def test_fim_python(benchmark, setup):
     fim = pytest.importorskip("fimpy.solver")
+    if FULL:
+        pytest.skip("fim-python's CPU solver takes about a minute on the short mesh; measured there only")
     h = setup.heart
     # fim-python takes a per-tet metric D = F diag(v^2) F^T (speed tensor) and no start times
     f = h.fibres[h.tets].mean(axis=1)
@@ -131,8 +137,9 @@ def test_fim_python(benchmark, setup, eikonal):
     solver = fim.create_fim_solver(h.points, h.tets, D, device="cpu", use_active_list=True)
     roots = h.roots[:1]
     at = benchmark.pedantic(solver.comp_fim, (roots, np.zeros(1)), rounds=1, iterations=1)
-    ours = eikonal.solve(roots)
-    assert np.mean(np.abs(at - ours) / np.maximum(ours, 1.0)) < 0.1
+    # same problem without the fast layer (fim-python has none)
+    ours = ActivationSolver(h.points, h.tets, h.fibres, h.sheets, SPEEDS, None, "eikonal").solve(roots)
+    assert np.mean(np.abs(at - ours) / np.maximum(ours, 1.0)) < 0.05
 
 
 @pytest.mark.benchmark(group="batch")

@@ -247,6 +247,16 @@ def test_eikonal_not_later_than_dijkstra_on_shell(small_shell):
     assert np.all(eik <= dij * 1.05 + 1e-9)
 
 
+def test_solver_pickles(small_shell):
+    import pickle
+
+    sh = small_shell
+    solver = ActivationSolver(sh.points, sh.tets, sh.fibres, sh.sheets, method="dijkstra")
+    clone = pickle.loads(pickle.dumps(solver))
+    np.testing.assert_array_equal(clone.solve(sh.endo[:2]), solver.solve(sh.endo[:2]))
+    assert clone.method == "dijkstra" and clone.n_edges == solver.n_edges
+
+
 def test_public_names():
     assert mitwin.ActivationSolver is ActivationSolver
     assert mitwin.activation_times is activation_times
@@ -398,3 +408,15 @@ def test_warnings_are_errors_here():
         warnings.simplefilter("error")
         with pytest.raises(UserWarning):
             warnings.warn("x", UserWarning)
+
+
+def test_extreme_but_valid_values_do_not_overflow(cube):
+    points, tets, f, s = cube
+    factor = np.ones(64)
+    factor[10] = 1e-300
+    for method in ("dijkstra", "eikonal"):
+        solver = ActivationSolver(points, tets, f, s, method=method)
+        at = solver.solve([0], [1e250], factor)
+        assert np.all(np.isfinite(at)) and at[0] == 1e250
+        slow = solver.solve([0], None, factor)
+        assert slow[10] > 1e299 and np.all(slow[np.arange(64) != 10] < 1e3)

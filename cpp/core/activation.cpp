@@ -129,16 +129,29 @@ inline double solve_face(double ta, double tb, double tc, double lab, double lac
   return best;
 }
 
-// Metric distance of x to the plane through a, b, c (healthy metric): the lower bound of any
-// update of x from that face beyond the smallest known time on it.
+// Metric distance of x to the triangle a, b, c (healthy metric): the lower bound of any update
+// of x from that face beyond the smallest known time on it.
 double face_height(double lab, double lac, double lbc, double lax, double lbx, double lcx) {
+  // metric distance from x to the triangle a-b-c (not just its plane)
   const double a11 = lab, a22 = lac, a12 = 0.5 * (lab + lac - lbc);
   const double det = a11 * a22 - a12 * a12;
-  if (!(det > 0.0)) return 0.0;
   const double b1 = 0.5 * (lab + lax - lbx), b2 = 0.5 * (lac + lax - lcx);
-  const double c0 = lax - (a22 * b1 * b1 - 2.0 * a12 * b1 * b2 + a11 * b2 * b2) / det;
-  // a little under the exact height, so that round-off never prunes a real update
-  return c0 > 0.0 ? 0.999 * std::sqrt(c0) : 0.0;
+  if (det > 0.0) {
+    const double l1 = (a22 * b1 - a12 * b2) / det, l2 = (a11 * b2 - a12 * b1) / det;
+    if (l1 >= 0.0 && l2 >= 0.0 && l1 + l2 <= 1.0) {
+      const double c0 = lax - (b1 * l1 + b2 * l2);
+      return c0 > 0.0 ? 0.999 * std::sqrt(c0) : 0.0;
+    }
+  }
+  // closest point on an edge: squared distance from x to segment p-q given |q-p|^2, |x-p|^2, |x-q|^2
+  auto seg = [](double lpq, double lpx, double lqx) {
+    const double e = 0.5 * (lpq + lpx - lqx);
+    if (e <= 0.0) return lpx;
+    if (e >= lpq) return lqx;
+    return std::max(lpx - e * e / lpq, 0.0);
+  };
+  const double d2 = std::min({seg(lab, lax, lbx), seg(lac, lax, lcx), seg(lbc, lbx, lcx)});
+  return 0.999 * std::sqrt(d2);
 }
 
 std::string str(Index v) { return std::to_string(v); }
@@ -229,15 +242,14 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
     const double ray = kRayEdges * len[len.size() / 2];
     ray_length2_ = ray * ray;
     const std::size_t m = static_cast<std::size_t>(graph_.n_tets);
-    tet_len2_.resize(6 * m);
-    tet_height_.resize(4 * m);
+    tet_data_.resize(m);
     for (std::size_t t = 0; t < m; ++t) {
       const std::int32_t* tv = &graph_.tets[4 * t];
       const double* fr[4];
       for (int k = 0; k < 4; ++k) fr[k] = &frames_[9 * static_cast<std::size_t>(tv[k])];
       double frame[9];
       average_frame(fr, 4, frame);
-      double* L = &tet_len2_[6 * t];
+      double L[6];
       for (int i = 0; i < 4; ++i) {
         for (int j = i + 1; j < 4; ++j) {
           const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(tv[j])], &points_[3 * static_cast<std::size_t>(tv[i])]);
@@ -247,9 +259,11 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
       }
       for (int k = 0; k < 4; ++k) {
         const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
-        tet_height_[4 * t + static_cast<std::size_t>(k)] =
-            face_height(L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]], L[kPair[b][k]], L[kPair[c][k]]);
+        tet_data_[t].height[k] = static_cast<float>(
+            face_height(L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]], L[kPair[b][k]], L[kPair[c][k]]));
+        tet_data_[t].node[k] = tv[k];
       }
+      for (int e = 0; e < 6; ++e) tet_data_[t].len2[e] = static_cast<float>(L[e]);
     }
     // fast-layer triangles: tet faces with all three nodes on the layer, each once
     std::vector<std::array<std::int32_t, 3>> tris;
@@ -343,9 +357,10 @@ struct Buckets {
   std::int64_t count = 0;
 
   void push(std::int32_t v, double t) {
-    std::int64_t k = static_cast<std::int64_t>(t * inv_width);
+    // clamp in floating point first, so that huge times never overflow the integer index
+    const double kd = t * inv_width;
+    std::int64_t k = kd >= static_cast<double>(cur + n_buckets - 1) ? cur + n_buckets - 1 : static_cast<std::int64_t>(kd);
     if (k < cur) k = cur;
-    if (k >= cur + n_buckets) k = cur + n_buckets - 1;
     b[static_cast<std::size_t>(k & (n_buckets - 1))].push_back(v);
     ++count;
   }
@@ -459,7 +474,8 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   }
   // bucket width: the smallest edge cost (no edge gets cheaper, factors are <= 1)
   double width = min_cost_;
-  std::int64_t n_buckets = static_cast<std::int64_t>(std::ceil(max_increment_ * max_slow / width)) + 2;
+  const double span = std::ceil(max_increment_ * max_slow / width) + 2.0;
+  std::int64_t n_buckets = span < static_cast<double>(kMaxBuckets) ? static_cast<std::int64_t>(span) : kMaxBuckets + 1;
   if (n_buckets > kMaxBuckets) {
     n_buckets = kMaxBuckets;
     width = max_increment_ * max_slow / static_cast<double>(kMaxBuckets - 2);
@@ -469,7 +485,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   n_buckets = pow2;
   if (ws.buckets.size() < static_cast<std::size_t>(n_buckets)) ws.buckets.resize(static_cast<std::size_t>(n_buckets));
   for (auto& b : ws.buckets) b.clear();
-  Buckets q{ws.buckets, 1.0 / width, n_buckets, static_cast<std::int64_t>(t_start / width)};
+  Buckets q{ws.buckets, 1.0 / width, n_buckets, static_cast<std::int64_t>(std::min(t_start / width, 1e15))};
   for (std::size_t i = 0; i < n; ++i) {
     if (ws.t[i] < kInf) {
       q.push(static_cast<std::int32_t>(i), ws.t[i]);
@@ -544,9 +560,10 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
       // Eikonal: update the other three nodes of every tet of u from their opposite faces
       for (std::int32_t pt = graph_.tet_ptr[static_cast<std::size_t>(u)]; pt < graph_.tet_ptr[static_cast<std::size_t>(u) + 1]; ++pt) {
         const std::size_t tet = static_cast<std::size_t>(graph_.node_tets[static_cast<std::size_t>(pt)]);
-        const std::int32_t* tv = &graph_.tets[4 * tet];
-        const double* L = &tet_len2_[6 * tet];
-        const double* h = &tet_height_[4 * tet];
+        const TetData& td = tet_data_[tet];
+        const std::int32_t* tv = td.node;
+        const double L[6] = {td.len2[0], td.len2[1], td.len2[2], td.len2[3], td.len2[4], td.len2[5]};
+        const float* h = td.height;
         double tt[4] = {t[tv[0]], t[tv[1]], t[tv[2]], t[tv[3]]};
         for (int k = 0; k < 4; ++k) {
           const std::int32_t x = tv[k];

@@ -10,6 +10,11 @@
 //    (3, 2 or 1 known nodes), in the metric M = F diag(1/v^2) F^T of the tet (frame from its
 //    four nodes). Fast-layer triangles and edges update isotropically at the endocardial
 //    speed. Nodes within two edges of a root are initialised exactly, t0 + sqrt(d^T M d).
+//    Each value also remembers its (virtual) source point: in a homogeneous stretch (same
+//    speed factor, off the layer) a neighbour may take the straight-ray time from that source,
+//    timed with the larger of the two nodal metrics, for up to ten median edge lengths. This
+//    removes the first-order error that linear interpolation accumulates around a point
+//    source; past the ray limit (curved, non-convex walls) the tetrahedral solution restarts it.
 //
 // Speed factors are per node in (0, 1]. Reaching node x costs 1 / factor(x) times the
 // healthy cost (the factor of the node being reached scales the local metric), so a layer
@@ -105,8 +110,14 @@ class ActivationSolver {
   double ray_length2_ = 0.0;        // squared length (mm^2) up to which a virtual source is followed
   std::vector<double> metric_;      // (n, 9): rows f / vf, s / vs, n / vn: |metric_ d| = travel time of d
   // Eikonal data
-  std::vector<double> tet_len2_;    // (n_tets, 6): squared metric lengths of the tet's edges
-  std::vector<double> tet_height_;  // (n_tets, 4): metric distance of vertex k to the opposite face plane
+  // One cache line per tet: its nodes, the squared metric lengths of its 6 edges (pairs 01 02 03
+  // 12 13 23) and the metric distance of each vertex to the opposite face.
+  struct alignas(64) TetData {
+    std::int32_t node[4];
+    float len2[6];
+    float height[4];
+  };
+  std::vector<TetData> tet_data_;
   std::vector<std::int32_t> tri_nodes_;  // (n_tri, 3) fast-layer triangles
   std::vector<double> tri_len2_;    // (n_tri, 3): squared isotropic travel times of edges 01, 02, 12
   std::vector<std::int32_t> tri_ptr_, node_tris_;
