@@ -16,21 +16,20 @@ from mitwin.errors import DatasetError
 
 h5py = pytest.importorskip("h5py")
 
-LOCATIONS = ("septal", "apical", "extensive_anterior", "limited_anterior", "lateral_large", "lateral_small", "inferior",
+LOCATIONS = ("septal", "apical", "extensive_anterior", "limited_anterior", "lateral", "small_lateral", "inferior",
              "inferolateral")
 
 
 def _scenarios(locations: tuple[str, ...] = LOCATIONS) -> dict[str, dict]:
     out = {}
     for k, loc in enumerate(locations):
-        r_ab = 0.15 if loc == "lateral_small" else 0.3
+        r_ab = 0.15 if loc == "small_lateral" else 0.3
         for ext, r_tm in (("subendocardial", 0.5), ("transmural", 3.0)):
             out[f"{loc}_{ext}"] = {"centre": [1.0, 0.5, k / 8], "radii": [r_tm, r_ab, r_ab],
                                    "bz_radii": [r_tm + 0.2, r_ab + 0.1, r_ab + 0.1], "scar_factor": 0.1,
                                    "bz_factor": 0.5}
-    if "lateral_large_transmural" in out:
-        out["lateral_large_transmural_slow_cv"] = dict(out["lateral_large_transmural"], scar_factor=0.05,
-                                                       bz_factor=0.25)
+    if "lateral_transmural" in out:
+        out["lateral_transmural_slow_cv"] = dict(out["lateral_transmural"], scar_factor=0.05, bz_factor=0.25)
     return out
 
 
@@ -173,8 +172,13 @@ def test_describe_scenarios_from_parameters():
     by = {s.name: s for s in infos}
     assert by["apical_transmural"].extent == "transmural" and by["apical_transmural"].location == "apical"
     assert by["septal_subendocardial"].extent == "subendocardial"
-    slow = by["lateral_large_transmural_slow_cv"]
-    assert slow.slow and slow.location == "lateral_large"
+    slow = by["lateral_transmural_slow_cv"]
+    assert slow.slow and slow.location == "lateral" and slow.extent == "transmural"
+    from mitwin.analysis.report import _lateral_sizes
+
+    sizes = _lateral_sizes(infos)
+    assert infos[sizes["transmural"]["small"]].name == "small_lateral_transmural"
+    assert infos[sizes["transmural"]["large"]].name == "lateral_transmural"
     assert sum(s.slow for s in infos) == 1
 
 

@@ -48,6 +48,8 @@ def _lateral_sizes(infos: Sequence[Any]) -> dict[str, dict[str, int]]:
             continue
         small = [k for k in ks if "small" in infos[k].location]
         large = [k for k in ks if "large" in infos[k].location]
+        if small and not large:  # e.g. "lateral" and "small_lateral"
+            large = [k for k in ks if k not in small]
         if not small or not large:
             def size(k: int) -> float:
                 r = infos[k].params.get("radii")
