@@ -105,7 +105,7 @@ def build_report(*, names: Sequence[str], infos: Sequence[Any], to_base: np.ndar
     hit = sum(any(p in s.location for p in paper_top) for s in top_t)
     findings.append(["Largest alterations", "inferolateral, extensive anterior, apical transmural",
                      ", ".join(f"{lab} ({avg[k]:.2f})" for lab, k in zip(top3, order[:3])),
-                     _yes(hit >= 2) + f" ({hit}/3 of the paper's locations)"])
+                     (_yes(hit >= 2) + f" ({hit}/3 of the paper's locations)") if len(order) >= 3 else "n/a"])
     # transmural vs subendocardial
     locs: dict[str, dict[str, int]] = {}
     for k, s in enumerate(infos):
@@ -125,7 +125,7 @@ def build_report(*, names: Sequence[str], infos: Sequence[Any], to_base: np.ndar
                              f"{avg[kt] / avg[ks]:.2f}" if avg[ks] > 0 else "inf", f"{100 * frac:.0f} %",
                              "yes" if more else "**no**"])
     findings.append(["Transmural > subendocardial", "at every location except limited anterior",
-                     f"{n_more} of {n_loc} locations", _yes(n_loc > 0 and n_more >= n_loc - 1)])
+                     f"{n_more} of {n_loc} locations", _yes(n_more >= n_loc - 1 if n_loc else None)])
     # small vs large lateral
     lat = _lateral_sizes(infos)
     lat_txt = []
