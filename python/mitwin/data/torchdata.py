@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -234,7 +235,7 @@ class InfarctDataset(Dataset):
         cloud = np.asarray(g["cloud"], dtype=np.float32)
         if cloud.ndim != 2 or cloud.shape[1] != 7:
             raise DatasetError(f"{self.path}: {sid}/cloud must be (P, 7), got {cloud.shape}")
-        sub_seed = self.seed * 100_003 + i
+        sub_seed = self.seed * 100_003 + zlib.crc32(sid.encode())  # same subset in every split
         pidx = subsample_indices(cloud.shape[0], self.n_points, sub_seed)
         cloud = cloud[pidx]
         xyz, centre, scale = normalise_xyz(cloud[:, :3])

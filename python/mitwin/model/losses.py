@@ -24,6 +24,9 @@ from torch import Tensor, nn
 from .presets import LossConfig
 
 _EPS = 1e-6
+#: Lower bound of d_max in Eq. 8 (normalised units, the cloud fits the unit sphere): a true region
+#: of one or two sampled points would otherwise make the loss explode.
+D_MAX_FLOOR = 0.1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,7 +230,7 @@ def compactness_loss(logits: Tensor, labels: Tensor, xyz: Tensor) -> Tensor:
 
     ``sum_i q_i (|x_i - c_pre| + |x_i - c_gd|) / (sum_i q_i * d_max_gd)`` with ``q`` the predicted
     probability of the region, ``c_pre`` the q-weighted centroid, ``c_gd`` the true region's centroid
-    and ``d_max_gd`` its largest point-to-centroid distance. Samples without a true region give 0.
+    and ``d_max_gd`` its largest point-to-centroid distance (at least :data:`D_MAX_FLOOR`). Samples without a true region give 0.
     """
     out = logits.new_zeros(logits.shape[0])
     for q, g in _regions(logits, labels):
@@ -238,7 +241,7 @@ def compactness_loss(logits: Tensor, labels: Tensor, xyz: Tensor) -> Tensor:
         c_gd = (g.unsqueeze(-1) * xyz).sum(1) / n_gd.clamp(min=1).unsqueeze(-1)
         d_pre = ((xyz - c_pre.unsqueeze(1)).pow(2).sum(-1) + 1e-12).sqrt()
         d_gd = ((xyz - c_gd.unsqueeze(1)).pow(2).sum(-1) + 1e-12).sqrt()
-        d_max = torch.where(g > 0, d_gd, torch.zeros_like(d_gd)).amax(-1).clamp(min=_EPS)
+        d_max = torch.where(g > 0, d_gd, torch.zeros_like(d_gd)).amax(-1).clamp(min=D_MAX_FLOOR)
         val = (q * (d_pre + d_gd)).sum(-1) / (n_pre * d_max)
         out = out + 0.5 * _masked_mean(val, valid)
     return out

@@ -145,7 +145,7 @@ CPU = Preset(
         qrs_channels=(16, 32, 64), lstm_hidden=64,
         n_coarse=256, n_dense=1024,
     ),
-    loss=LossConfig(dtw_downsample=4),
+    loss=LossConfig(dtw_downsample=8),
     train=TrainConfig(epochs=40, lr=1e-3, lr_step=6800, time_budget_s=28 * 60.0,
                       n_target_coarse=256, n_target_dense=1024, prefer_cuda=False),
 )
