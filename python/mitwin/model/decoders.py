@@ -102,7 +102,7 @@ class DecoderInf(nn.Module):
             fps.append(FeaturePropagation(in_channels=cin + skip + cond, mlp=mlp))
             cin = mlp[-1]
         self.fp = nn.ModuleList(fps)
-        self.head = nn.Sequential(nn.Conv1d(cin + cond, cin, 1), nn.ReLU(inplace=True), nn.Conv1d(cin, n_labels, 1))
+        self.head = mlp1d([cin + cond, cin, n_labels], last_activation=False)
 
     def forward(self, z: Tensor, level_feats: Sequence[Tensor], point_feats: Tensor, plan: SamplingPlan) -> Tensor:
         """Segment.

@@ -27,6 +27,7 @@ _EPS = 1e-6
 #: Lower bound of d_max in Eq. 8 (normalised units, the cloud fits the unit sphere): a true region
 #: of one or two sampled points would otherwise make the loss explode.
 D_MAX_FLOOR = 0.1
+_CLASS_PENALTY = 1e6
 
 
 # ----------------------------------------------------------------------------------------------
@@ -49,10 +50,12 @@ def chamfer_multiclass(pred: Tensor, pred_class: Tensor, target: Tensor, n_class
     classes without target points in a sample are skipped.
     """
     tcls = target[..., 3].round().long()  # (B, M)
-    d = torch.cdist(pred, target[..., :3]) ** 2  # (B, P, M)
-    same = pred_class.view(1, -1, 1) == tcls.unsqueeze(1)  # (B, P, M)
-    big = torch.finfo(d.dtype).max
-    dm = torch.where(same, d, torch.full_like(d, big))
+    t = target[..., :3]
+    d = (pred.pow(2).sum(-1, keepdim=True) + t.pow(2).sum(-1).unsqueeze(1)
+         - 2.0 * pred @ t.transpose(1, 2)).clamp(min=0.0)  # (B, P, M) squared distances
+    # pairs of different classes are pushed out of the minima by a large additive penalty
+    penalty = (pred_class.view(1, -1, 1) != tcls.unsqueeze(1)).to(d.dtype) * _CLASS_PENALTY
+    dm = d + penalty
     p2t = dm.min(dim=2).values  # (B, P)
     t2p = dm.min(dim=1).values  # (B, M)
     total = pred.new_zeros(pred.shape[0])

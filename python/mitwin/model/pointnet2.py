@@ -184,24 +184,46 @@ def sampling_plan(xyz: Tensor, levels: Sequence[LevelSpec]) -> SamplingPlan:
     return plan
 
 
-def _mlp2d(channels: Sequence[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for cin, cout in zip(channels[:-1], channels[1:]):
-        layers += [nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-    return nn.Sequential(*layers)
+class ChannelsLastMLP(nn.Module):
+    """Shared MLP on the last dimension (Linear + BatchNorm + ReLU); any leading shape."""
+
+    def __init__(self, channels: Sequence[int]) -> None:
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(channels[:-1], channels[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(b) for b in channels[1:])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(..., C_in) -> (..., C_out)."""
+        shape = x.shape[:-1]
+        x = x.reshape(-1, x.shape[-1])
+        for lin, bn in zip(self.linears, self.norms):
+            x = torch.relu(bn(lin(x)))
+        return x.reshape(*shape, x.shape[-1])
 
 
-def mlp1d(channels: Sequence[int], *, last_activation: bool = True) -> nn.Sequential:
-    """Shared per-point MLP (Conv1d k=1 + BatchNorm + ReLU)."""
-    layers: list[nn.Module] = []
-    pairs = list(zip(channels[:-1], channels[1:]))
-    for k, (cin, cout) in enumerate(pairs):
-        last = k == len(pairs) - 1
-        if last and not last_activation:
-            layers.append(nn.Conv1d(cin, cout, 1))
-        else:
-            layers += [nn.Conv1d(cin, cout, 1, bias=False), nn.BatchNorm1d(cout), nn.ReLU(inplace=True)]
-    return nn.Sequential(*layers)
+class PointwiseMLP(nn.Module):
+    """Shared per-point MLP on (B, C, N) tensors (Linear + BatchNorm + ReLU on the channels).
+
+    ``last_activation=False`` makes the last layer a plain affine map (an output layer).
+    """
+
+    def __init__(self, channels: Sequence[int], *, last_activation: bool = True) -> None:
+        super().__init__()
+        hidden = list(channels) if last_activation else list(channels[:-1])
+        self.body = ChannelsLastMLP(hidden) if len(hidden) > 1 else nn.Identity()
+        self.out = None if last_activation else nn.Linear(channels[-2], channels[-1])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, N) -> (B, C_out, N)."""
+        y = self.body(x.transpose(1, 2))
+        if self.out is not None:
+            y = self.out(y)
+        return y.transpose(1, 2)
+
+
+def mlp1d(channels: Sequence[int], *, last_activation: bool = True) -> PointwiseMLP:
+    """Shared per-point MLP (see :class:`PointwiseMLP`)."""
+    return PointwiseMLP(channels, last_activation=last_activation)
 
 
 class SetAbstraction(nn.Module):
@@ -217,7 +239,7 @@ class SetAbstraction(nn.Module):
 
     def __init__(self, *, in_channels: int, mlp: Sequence[int]) -> None:
         super().__init__()
-        self.mlp = _mlp2d([in_channels + 3, *mlp])
+        self.mlp = ChannelsLastMLP([in_channels + 3, *mlp])
         self.out_channels = int(mlp[-1])
 
     def forward(self, xyz: Tensor, feats: Tensor | None, fps: Tensor, group: Tensor) -> tuple[Tensor, Tensor]:
@@ -235,8 +257,8 @@ class SetAbstraction(nn.Module):
         grouped = index_points(xyz, group) - new_xyz.unsqueeze(2)  # (B, S, K, 3)
         if feats is not None:
             grouped = torch.cat([grouped, index_points(feats.transpose(1, 2), group)], dim=-1)
-        x = self.mlp(grouped.permute(0, 3, 1, 2))  # (B, C_out, S, K)
-        return new_xyz, x.max(dim=-1).values
+        x = self.mlp(grouped).max(dim=2).values  # (B, S, C_out)
+        return new_xyz, x.transpose(1, 2)
 
 
 class GlobalAbstraction(nn.Module):

@@ -208,6 +208,18 @@ def train(dataset: str | Path, out: str | Path, preset: str | Preset = "cpu", ep
     Path of the run directory.
     """
     p = get_preset(preset)
+    threads = p.train.cpu_threads if (device is None or torch.device(device).type == "cpu") else None
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _train(dataset, out, p, epochs, seed, device, progress, overrides)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, seed: int,
+           device: str | torch.device | None, progress: bool, overrides: dict[str, Any]) -> Path:
     if epochs is not None:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
