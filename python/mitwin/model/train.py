@@ -243,7 +243,7 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
         old = json.loads(info_path.read_text())
         same = old.get("seed") == seed and old.get("split") == info["split"]
         old_p = dict(old.get("preset", {}))
-        new_p = p.to_dict()
+        new_p = json.loads(json.dumps(p.to_dict()))
         for d in (old_p, new_p):
             d.get("train", {}).pop("epochs", None)
         if not same or old_p != new_p:
@@ -290,6 +290,7 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
         bar = tqdm(total=p.train.epochs, initial=start_epoch - 1, desc="train", unit="epoch")
     for epoch in range(start_epoch, p.train.epochs + 1):
         t0 = time.perf_counter()
+        c0 = time.process_time()
         model.train()
         order = _epoch_order(len(train_ds), seed, epoch)
         loader = DataLoader(Subset(train_ds, order), batch_size=p.train.batch_size, shuffle=False, drop_last=False)
@@ -316,6 +317,7 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
         row.update(_validate(model, val_loader, loss_fn, dev))
         elapsed += time.perf_counter() - t0
         row["time_s"] = elapsed
+        row["epoch_cpu_s"] = time.process_time() - c0  # CPU time of this process (all threads)
         log.append(row)
         improved = row["val_dice"] > best
         if improved:
