@@ -1,2 +1,653 @@
-// Placeholder translation unit; the implementation lands with its issue.
-#include "types.hpp"
+#include "activation.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace mitwin {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// Values that decrease by less than this (ms) are not re-queued.
+constexpr double kTol = 1e-9;
+// Nodes within this many edges of a root are initialised with the exact travel time.
+constexpr int kInitHops = 2;
+// A virtual source is followed up to this many (median) edge lengths before the wave restarts
+// from the tetrahedral solution: long straight rays would cut through curved, non-convex walls.
+constexpr double kRayEdges = 10.0;
+// Upper bound on the number of circular buckets; beyond it the bucket width grows (the result
+// stays exact because the driver is label correcting, only the work grows).
+constexpr std::int64_t kMaxBuckets = 1 << 16;
+
+
+// local edge index of the vertex pair (i, j) of a tet
+constexpr int kPair[4][4] = {{-1, 0, 1, 2}, {0, -1, 3, 4}, {1, 3, -1, 5}, {2, 4, 5, -1}};
+// the three vertices opposite vertex k
+constexpr int kFace[4][3] = {{1, 2, 3}, {0, 2, 3}, {0, 1, 3}, {0, 1, 2}};
+
+struct Vec3 {
+  double x, y, z;
+};
+inline Vec3 sub(const double* a, const double* b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
+inline double dot(const Vec3& a, const double* b) { return a.x * b[0] + a.y * b[1] + a.z * b[2]; }
+
+// Orthonormal frame from the (sign-aligned) sum of nodal frames: f normalised, s made
+// orthogonal to f, n = f x s. frames: pointers to 9 doubles each.
+void average_frame(const double* const* frames, int count, double* out) {
+  double f[3] = {0, 0, 0}, s[3] = {0, 0, 0};
+  const double* f0 = frames[0];
+  const double* s0 = frames[0] + 3;
+  for (int c = 0; c < count; ++c) {
+    const double* fr = frames[c];
+    const double sf = (fr[0] * f0[0] + fr[1] * f0[1] + fr[2] * f0[2]) < 0 ? -1.0 : 1.0;
+    const double ss = (fr[3] * s0[0] + fr[4] * s0[1] + fr[5] * s0[2]) < 0 ? -1.0 : 1.0;
+    for (int d = 0; d < 3; ++d) {
+      f[d] += sf * fr[d];
+      s[d] += ss * fr[3 + d];
+    }
+  }
+  double nf = std::sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2]);
+  for (double& v : f) v /= nf;
+  double sf = s[0] * f[0] + s[1] * f[1] + s[2] * f[2];
+  for (int d = 0; d < 3; ++d) s[d] -= sf * f[d];
+  double ns = std::sqrt(s[0] * s[0] + s[1] * s[1] + s[2] * s[2]);
+  if (ns < 1e-8) {  // sheets parallel to the fibre on average: use the first node's sheet normal
+    for (int d = 0; d < 3; ++d) s[d] = frames[0][6 + d];
+    sf = s[0] * f[0] + s[1] * f[1] + s[2] * f[2];
+    for (int d = 0; d < 3; ++d) s[d] -= sf * f[d];
+    ns = std::sqrt(s[0] * s[0] + s[1] * s[1] + s[2] * s[2]);
+  }
+  for (double& v : s) v /= ns;
+  out[0] = f[0], out[1] = f[1], out[2] = f[2];
+  out[3] = s[0], out[4] = s[1], out[5] = s[2];
+  out[6] = f[1] * s[2] - f[2] * s[1];
+  out[7] = f[2] * s[0] - f[0] * s[2];
+  out[8] = f[0] * s[1] - f[1] * s[0];
+}
+
+// Squared travel time along d in the frame F with speeds v: sum_k (F_k . d / v_k)^2.
+inline double metric_len2(const double* frame, const Vec3& d, const std::array<double, 3>& v) {
+  const double a = dot(d, frame) / v[0];
+  const double b = dot(d, frame + 3) / v[1];
+  const double c = dot(d, frame + 6) / v[2];
+  return a * a + b * b + c * c;
+}
+
+// Travel time to x from the segment a-b with known times ta, tb, linear in between.
+// Squared metric lengths lab = |b-a|^2, lax = |x-a|^2, lbx = |x-b|^2 (healthy metric);
+// s scales the metric (slowness of x).
+inline double solve_edge(double ta, double tb, double lab, double lax, double lbx, double s) {
+  double best = std::min(ta + s * std::sqrt(lax), tb + s * std::sqrt(lbx));
+  const double d = (tb - ta) / s;
+  if (d * d < lab) {
+    const double er = 0.5 * (lab + lax - lbx);
+    const double c0 = std::max(lax - er * er / lab, 0.0);
+    const double n = std::sqrt(c0 / (1.0 - d * d / lab));
+    const double mu = (er - n * d) / lab;
+    if (mu > 0.0 && mu < 1.0) best = std::min(best, ta + s * (d * mu + n));
+  }
+  return best;
+}
+
+// Travel time to x from the triangle a-b-c with known times, linear in between (the
+// tetrahedral local solver). The minimiser over the triangle is found in closed form; when it
+// falls outside, the minimum lies on an edge.
+inline double solve_face(double ta, double tb, double tc, double lab, double lac, double lbc, double lax,
+                         double lbx, double lcx, double s) {
+  const double a11 = lab, a22 = lac, a12 = 0.5 * (lab + lac - lbc);
+  const double det = a11 * a22 - a12 * a12;
+  // edges to search when the minimiser is outside: those whose constraint it violates (for a
+  // convex objective the constrained minimum lies on one of them)
+  bool on_ab = true, on_ac = true, on_bc = true;
+  if (det > 1e-14 * a11 * a22) {
+    const double i11 = a22 / det, i22 = a11 / det, i12 = -a12 / det;
+    const double d1 = (tb - ta) / s, d2 = (tc - ta) / s;
+    const double p1 = i11 * d1 + i12 * d2, p2 = i12 * d1 + i22 * d2;
+    const double sq = d1 * p1 + d2 * p2;
+    if (sq < 1.0) {
+      const double b1 = 0.5 * (lab + lax - lbx), b2 = 0.5 * (lac + lax - lcx);
+      const double l1 = i11 * b1 + i12 * b2, l2 = i12 * b1 + i22 * b2;
+      const double c0 = std::max(lax - (b1 * l1 + b2 * l2), 0.0);
+      const double n = std::sqrt(c0 / (1.0 - sq));
+      const double m1 = l1 - n * p1, m2 = l2 - n * p2;
+      if (m1 >= 0.0 && m2 >= 0.0 && m1 + m2 <= 1.0) return ta + s * (d1 * m1 + d2 * m2 + n);
+      on_ac = m1 < 0.0;
+      on_ab = m2 < 0.0;
+      on_bc = m1 + m2 > 1.0;
+    }
+  }
+  double best = kInf;
+  if (on_ab) best = std::min(best, solve_edge(ta, tb, lab, lax, lbx, s));
+  if (on_ac) best = std::min(best, solve_edge(ta, tc, lac, lax, lcx, s));
+  if (on_bc) best = std::min(best, solve_edge(tb, tc, lbc, lbx, lcx, s));
+  return best;
+}
+
+// Metric distance of x to the plane through a, b, c (healthy metric): the lower bound of any
+// update of x from that face beyond the smallest known time on it.
+double face_height(double lab, double lac, double lbc, double lax, double lbx, double lcx) {
+  const double a11 = lab, a22 = lac, a12 = 0.5 * (lab + lac - lbc);
+  const double det = a11 * a22 - a12 * a12;
+  if (!(det > 0.0)) return 0.0;
+  const double b1 = 0.5 * (lab + lax - lbx), b2 = 0.5 * (lac + lax - lcx);
+  const double c0 = lax - (a22 * b1 * b1 - 2.0 * a12 * b1 * b2 + a11 * b2 * b2) / det;
+  // a little under the exact height, so that round-off never prunes a real update
+  return c0 > 0.0 ? 0.999 * std::sqrt(c0) : 0.0;
+}
+
+std::string str(Index v) { return std::to_string(v); }
+
+}  // namespace
+
+ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const Index* tets, Index n_tets,
+                                   const double* fibres, const double* sheets, const std::array<double, 3>& speeds,
+                                   const double* endo_speed, ActivationMethod method)
+    : method_(method), graph_(MeshGraph::from_tets(tets, n_tets, n_nodes)), speeds_(speeds) {
+  for (double v : speeds) {
+    if (!(v > 0.0) || !std::isfinite(v)) throw std::invalid_argument("speeds: expected finite values > 0");
+  }
+  const std::size_t n = static_cast<std::size_t>(n_nodes);
+  points_.assign(points, points + 3 * n);
+  for (double v : points_) {
+    if (!std::isfinite(v)) throw std::invalid_argument("points: expected finite coordinates");
+  }
+
+  // nodal frames, orthonormalised
+  frames_.resize(9 * n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double* f = fibres + 3 * i;
+    const double* s = sheets + 3 * i;
+    const double nf = std::sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2]);
+    if (!(nf > 1e-12) || !std::isfinite(nf)) {
+      throw std::invalid_argument("fibres: node " + str(static_cast<Index>(i)) + " has a zero or non-finite fibre");
+    }
+    double* fr = &frames_[9 * i];
+    for (int d = 0; d < 3; ++d) fr[d] = f[d] / nf;
+    const double sf = s[0] * fr[0] + s[1] * fr[1] + s[2] * fr[2];
+    double sp[3] = {s[0] - sf * fr[0], s[1] - sf * fr[1], s[2] - sf * fr[2]};
+    const double ns = std::sqrt(sp[0] * sp[0] + sp[1] * sp[1] + sp[2] * sp[2]);
+    const double ns0 = std::sqrt(s[0] * s[0] + s[1] * s[1] + s[2] * s[2]);
+    if (!(ns > 1e-6 * ns0) || !(ns0 > 1e-12) || !std::isfinite(ns)) {
+      throw std::invalid_argument("sheets: node " + str(static_cast<Index>(i)) +
+                                  " has a zero, non-finite or fibre-parallel sheet");
+    }
+    for (int d = 0; d < 3; ++d) fr[3 + d] = sp[d] / ns;
+    fr[6] = fr[1] * fr[5] - fr[2] * fr[4];
+    fr[7] = fr[2] * fr[3] - fr[0] * fr[5];
+    fr[8] = fr[0] * fr[4] - fr[1] * fr[3];
+  }
+
+  endo_.assign(n, 0.0);
+  layer_.assign(n, 0);
+  if (endo_speed != nullptr) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const double v = endo_speed[i];
+      if (v < 0.0 || std::isinf(v)) {
+        throw std::invalid_argument("endo_speed: node " + str(static_cast<Index>(i)) +
+                                    " has a negative or infinite speed; use NaN or 0 off the layer");
+      }
+      if (v > 0.0) {
+        endo_[i] = v;
+        layer_[i] = 1;
+      }
+    }
+  }
+
+  // healthy edge costs on the CSR slots (the same value in both directions)
+  const std::vector<double> cost = edge_costs();
+  adj_.resize(graph_.indices.size());
+  min_cost_ = kInf;
+  max_increment_ = 0.0;
+  for (std::size_t k = 0; k < adj_.size(); ++k) {
+    const double c = cost[static_cast<std::size_t>(graph_.slot_edge[k])];
+    adj_[k] = {graph_.indices[k], static_cast<float>(c)};
+    min_cost_ = std::min(min_cost_, static_cast<double>(adj_[k].cost));
+    max_increment_ = std::max(max_increment_, static_cast<double>(adj_[k].cost));
+  }
+  if (!(min_cost_ > 0.0)) throw std::invalid_argument("points: the mesh has an edge of zero length");
+
+  if (method_ == ActivationMethod::kEikonal) {
+    metric_.resize(9 * n);
+    for (std::size_t i = 0; i < n; ++i) {
+      for (int r = 0; r < 3; ++r) {
+        for (int d = 0; d < 3; ++d) metric_[9 * i + 3 * r + d] = frames_[9 * i + 3 * r + d] / speeds_[r];
+      }
+    }
+    std::vector<double> len(static_cast<std::size_t>(graph_.n_edges()));
+    for (std::size_t e = 0; e < len.size(); ++e) {
+      const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(graph_.edge_nodes[2 * e + 1])],
+                         &points_[3 * static_cast<std::size_t>(graph_.edge_nodes[2 * e])]);
+      len[e] = std::sqrt(d.x * d.x + d.y * d.y + d.z * d.z);
+    }
+    std::nth_element(len.begin(), len.begin() + static_cast<std::ptrdiff_t>(len.size() / 2), len.end());
+    const double ray = kRayEdges * len[len.size() / 2];
+    ray_length2_ = ray * ray;
+    const std::size_t m = static_cast<std::size_t>(graph_.n_tets);
+    tet_len2_.resize(6 * m);
+    tet_height_.resize(4 * m);
+    for (std::size_t t = 0; t < m; ++t) {
+      const std::int32_t* tv = &graph_.tets[4 * t];
+      const double* fr[4];
+      for (int k = 0; k < 4; ++k) fr[k] = &frames_[9 * static_cast<std::size_t>(tv[k])];
+      double frame[9];
+      average_frame(fr, 4, frame);
+      double* L = &tet_len2_[6 * t];
+      for (int i = 0; i < 4; ++i) {
+        for (int j = i + 1; j < 4; ++j) {
+          const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(tv[j])], &points_[3 * static_cast<std::size_t>(tv[i])]);
+          L[kPair[i][j]] = metric_len2(frame, d, speeds_);
+          max_increment_ = std::max(max_increment_, std::sqrt(L[kPair[i][j]]));
+        }
+      }
+      for (int k = 0; k < 4; ++k) {
+        const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
+        tet_height_[4 * t + static_cast<std::size_t>(k)] =
+            face_height(L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]], L[kPair[b][k]], L[kPair[c][k]]);
+      }
+    }
+    // fast-layer triangles: tet faces with all three nodes on the layer, each once
+    std::vector<std::array<std::int32_t, 3>> tris;
+    for (std::size_t t = 0; t < m; ++t) {
+      const std::int32_t* tv = &graph_.tets[4 * t];
+      for (int k = 0; k < 4; ++k) {
+        std::array<std::int32_t, 3> f = {tv[kFace[k][0]], tv[kFace[k][1]], tv[kFace[k][2]]};
+        if (layer_[f[0]] && layer_[f[1]] && layer_[f[2]]) {
+          std::sort(f.begin(), f.end());
+          tris.push_back(f);
+        }
+      }
+    }
+    std::sort(tris.begin(), tris.end());
+    tris.erase(std::unique(tris.begin(), tris.end()), tris.end());
+    tri_nodes_.resize(3 * tris.size());
+    tri_len2_.resize(3 * tris.size());
+    tri_ptr_.assign(n + 1, 0);
+    for (std::size_t r = 0; r < tris.size(); ++r) {
+      const auto& f = tris[r];
+      const double v = (endo_[f[0]] + endo_[f[1]] + endo_[f[2]]) / 3.0;
+      const int pairs[3][2] = {{0, 1}, {0, 2}, {1, 2}};
+      for (int p = 0; p < 3; ++p) {
+        const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(f[pairs[p][1]])],
+                           &points_[3 * static_cast<std::size_t>(f[pairs[p][0]])]);
+        tri_len2_[3 * r + p] = (d.x * d.x + d.y * d.y + d.z * d.z) / (v * v);
+      }
+      for (int k = 0; k < 3; ++k) {
+        tri_nodes_[3 * r + k] = f[k];
+        ++tri_ptr_[static_cast<std::size_t>(f[k]) + 1];
+      }
+    }
+    for (std::size_t i = 0; i < n; ++i) tri_ptr_[i + 1] += tri_ptr_[i];
+    node_tris_.resize(tri_nodes_.size());
+    std::vector<std::int32_t> fill(tri_ptr_.begin(), tri_ptr_.end() - 1);
+    for (std::size_t r = 0; r < tris.size(); ++r) {
+      for (int k = 0; k < 3; ++k) node_tris_[static_cast<std::size_t>(fill[tris[r][k]]++)] = static_cast<std::int32_t>(r);
+    }
+  }
+}
+
+std::vector<double> ActivationSolver::edge_costs() const {
+  const std::size_t ne = static_cast<std::size_t>(graph_.n_edges());
+  std::vector<double> cost(ne);
+  for (std::size_t e = 0; e < ne; ++e) {
+    const std::size_t i = static_cast<std::size_t>(graph_.edge_nodes[2 * e]);
+    const std::size_t j = static_cast<std::size_t>(graph_.edge_nodes[2 * e + 1]);
+    const Vec3 d = sub(&points_[3 * j], &points_[3 * i]);
+    if (layer_[i] && layer_[j]) {
+      cost[e] = std::sqrt(d.x * d.x + d.y * d.y + d.z * d.z) / (0.5 * (endo_[i] + endo_[j]));
+    } else {
+      const double* fr[2] = {&frames_[9 * i], &frames_[9 * j]};
+      double frame[9];
+      average_frame(fr, 2, frame);
+      cost[e] = std::sqrt(metric_len2(frame, d, speeds_));
+    }
+  }
+  return cost;
+}
+
+void ActivationSolver::check_sources(const Index* roots, const double* root_times, Index n_roots) const {
+  if (n_roots <= 0) throw std::invalid_argument("roots: expected at least one root node");
+  for (Index r = 0; r < n_roots; ++r) {
+    if (roots[r] < 0 || roots[r] >= n_nodes()) {
+      throw std::invalid_argument("roots: index " + str(roots[r]) + " is outside [0, " + str(n_nodes()) + ")");
+    }
+    if (root_times != nullptr && !(root_times[r] >= 0.0 && std::isfinite(root_times[r]))) {
+      throw std::invalid_argument("root_times: expected finite values >= 0 ms");
+    }
+  }
+}
+
+void ActivationSolver::check_factors(const double* speed_factor, Index n_sets) const {
+  if (speed_factor == nullptr) return;
+  const std::size_t total = static_cast<std::size_t>(n_sets) * static_cast<std::size_t>(n_nodes());
+  for (std::size_t i = 0; i < total; ++i) {
+    if (!(speed_factor[i] > 0.0 && speed_factor[i] <= 1.0)) {
+      throw std::invalid_argument("speed_factor: expected values in (0, 1], got " + std::to_string(speed_factor[i]));
+    }
+  }
+}
+
+namespace {
+
+// Circular bucket queue over the workspace's buckets.
+struct Buckets {
+  std::vector<std::vector<std::int32_t>>& b;
+  double inv_width;
+  std::int64_t n_buckets;
+  std::int64_t cur;
+  std::int64_t count = 0;
+
+  void push(std::int32_t v, double t) {
+    std::int64_t k = static_cast<std::int64_t>(t * inv_width);
+    if (k < cur) k = cur;
+    if (k >= cur + n_buckets) k = cur + n_buckets - 1;
+    b[static_cast<std::size_t>(k & (n_buckets - 1))].push_back(v);
+    ++count;
+  }
+};
+
+}  // namespace
+
+void ActivationSolver::exact_init(const Index* roots, const double* root_times, Index n_roots,
+                                  ActivationWorkspace& ws) const {
+  // Nodes within kInitHops edges of a root get t0 + s * sqrt(d^T M d) in the frame of the edge
+  // root-node, s the larger slowness of the two; on the layer also the isotropic time at the
+  // endocardial speed. These are upper bounds that the local solver may still lower.
+  std::vector<std::int32_t>& ring = ws.ring;
+  for (Index r = 0; r < n_roots; ++r) {
+    const std::int32_t root = static_cast<std::int32_t>(roots[r]);
+    const double t0 = root_times != nullptr ? root_times[r] : 0.0;
+    const std::int32_t mark = static_cast<std::int32_t>(r) + 1;
+    ring.clear();
+    ring.push_back(root);
+    ws.stamp[static_cast<std::size_t>(root)] = mark;
+    std::size_t begin = 0;
+    for (int hop = 0; hop < kInitHops; ++hop) {
+      const std::size_t end = ring.size();
+      for (std::size_t q = begin; q < end; ++q) {
+        const std::int32_t u = ring[q];
+        for (std::int32_t k = graph_.indptr[static_cast<std::size_t>(u)]; k < graph_.indptr[static_cast<std::size_t>(u) + 1]; ++k) {
+          const std::int32_t v = graph_.indices[static_cast<std::size_t>(k)];
+          if (ws.stamp[static_cast<std::size_t>(v)] != mark) {
+            ws.stamp[static_cast<std::size_t>(v)] = mark;
+            ring.push_back(v);
+          }
+        }
+      }
+      begin = end;
+    }
+    const std::size_t ir = static_cast<std::size_t>(root);
+    for (std::size_t q = 1; q < ring.size(); ++q) {
+      const std::size_t x = static_cast<std::size_t>(ring[q]);
+      const Vec3 d = sub(&points_[3 * x], &points_[3 * ir]);
+      const double s = std::max(ws.slow[ir], ws.slow[x]);
+      const double* fr[2] = {&frames_[9 * ir], &frames_[9 * x]};
+      double frame[9];
+      average_frame(fr, 2, frame);
+      double t = t0 + s * std::sqrt(metric_len2(frame, d, speeds_));
+      if (layer_[ir] && layer_[x]) {
+        t = std::min(t, t0 + s * std::sqrt(d.x * d.x + d.y * d.y + d.z * d.z) / (0.5 * (endo_[ir] + endo_[x])));
+      }
+      if (t < ws.t[x]) {
+        ws.t[x] = t;
+        for (int d = 0; d < 3; ++d) ws.src[3 * x + d] = points_[3 * ir + d];
+        ws.tsrc[x] = t0;
+      }
+    }
+  }
+}
+
+std::unique_ptr<ActivationWorkspace> ActivationSolver::acquire() const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  if (pool_.empty()) return std::make_unique<ActivationWorkspace>();
+  std::unique_ptr<ActivationWorkspace> ws = std::move(pool_.back());
+  pool_.pop_back();
+  return ws;
+}
+
+void ActivationSolver::release(std::unique_ptr<ActivationWorkspace> ws) const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  if (pool_.size() < 64) pool_.push_back(std::move(ws));
+}
+
+void ActivationSolver::solve(const Index* roots, const double* root_times, Index n_roots, const double* speed_factor,
+                             double* out) const {
+  std::unique_ptr<ActivationWorkspace> ws = acquire();
+  solve(roots, root_times, n_roots, speed_factor, out, *ws);
+  release(std::move(ws));
+}
+
+void ActivationSolver::solve(const Index* roots, const double* root_times, Index n_roots, const double* speed_factor,
+                             double* out, ActivationWorkspace& ws) const {
+  check_sources(roots, root_times, n_roots);
+  check_factors(speed_factor, 1);
+  solve_checked(roots, root_times, n_roots, speed_factor, out, ws);
+}
+
+void ActivationSolver::solve_checked(const Index* roots, const double* root_times, Index n_roots,
+                                     const double* speed_factor, double* out, ActivationWorkspace& ws) const {
+  const std::size_t n = static_cast<std::size_t>(n_nodes());
+  ws.t.assign(n, kInf);
+  ws.queued.assign(n, 0);
+  ws.slow.resize(n);
+  double max_slow = 1.0;
+  if (speed_factor != nullptr) {
+    for (std::size_t i = 0; i < n; ++i) {
+      ws.slow[i] = 1.0 / speed_factor[i];
+      max_slow = std::max(max_slow, ws.slow[i]);
+    }
+  } else {
+    std::fill(ws.slow.begin(), ws.slow.end(), 1.0);
+  }
+  double t_start = kInf;
+  for (Index r = 0; r < n_roots; ++r) {
+    const double t0 = root_times != nullptr ? root_times[r] : 0.0;
+    double& t = ws.t[static_cast<std::size_t>(roots[r])];
+    t = std::min(t, t0);
+    t_start = std::min(t_start, t0);
+  }
+  if (method_ == ActivationMethod::kEikonal) {
+    ws.stamp.assign(n, 0);
+    ws.src.assign(points_.begin(), points_.end());
+    ws.tsrc.assign(ws.t.begin(), ws.t.end());
+    exact_init(roots, root_times, n_roots, ws);
+  }
+  // bucket width: the smallest edge cost (no edge gets cheaper, factors are <= 1)
+  double width = min_cost_;
+  std::int64_t n_buckets = static_cast<std::int64_t>(std::ceil(max_increment_ * max_slow / width)) + 2;
+  if (n_buckets > kMaxBuckets) {
+    n_buckets = kMaxBuckets;
+    width = max_increment_ * max_slow / static_cast<double>(kMaxBuckets - 2);
+  }
+  std::int64_t pow2 = 1;  // a power of two, so that the circular index is a mask
+  while (pow2 < n_buckets) pow2 <<= 1;
+  n_buckets = pow2;
+  if (ws.buckets.size() < static_cast<std::size_t>(n_buckets)) ws.buckets.resize(static_cast<std::size_t>(n_buckets));
+  for (auto& b : ws.buckets) b.clear();
+  Buckets q{ws.buckets, 1.0 / width, n_buckets, static_cast<std::int64_t>(t_start / width)};
+  for (std::size_t i = 0; i < n; ++i) {
+    if (ws.t[i] < kInf) {
+      q.push(static_cast<std::int32_t>(i), ws.t[i]);
+      ws.queued[i] = 1;
+    }
+  }
+
+  double* t = ws.t.data();
+  const double* slow = ws.slow.data();
+  std::uint8_t* queued = ws.queued.data();
+  const std::int32_t* indptr = graph_.indptr.data();
+  const Slot* adj = adj_.data();
+  const bool eikonal = method_ == ActivationMethod::kEikonal;
+  double* src = ws.src.data();
+  double* tsrc = ws.tsrc.data();
+  const double* pts = points_.data();
+  // a value found by a local solve becomes a point source of its own
+  auto own_source = [src, tsrc, pts](std::int32_t x, double tx) {
+    const std::size_t i = static_cast<std::size_t>(x);
+    src[3 * i] = pts[3 * i];
+    src[3 * i + 1] = pts[3 * i + 1];
+    src[3 * i + 2] = pts[3 * i + 2];
+    tsrc[i] = tx;
+  };
+
+  while (q.count > 0) {
+    std::vector<std::int32_t>& bucket = q.b[static_cast<std::size_t>(q.cur & (q.n_buckets - 1))];
+    for (std::size_t p = 0; p < bucket.size(); ++p) {
+      const std::int32_t u = bucket[p];
+      if (!queued[u]) continue;
+      queued[u] = 0;
+      const double tu = t[u];
+      if (!eikonal) {
+        for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
+          const std::int32_t v = adj[k].node;
+          const double c = tu + static_cast<double>(adj[k].cost) * slow[v];
+          if (c < t[v]) {
+            t[v] = c;
+            queued[v] = 1;
+            q.push(v, c);
+          }
+        }
+        continue;
+      }
+      if (!layer_[static_cast<std::size_t>(u)]) {
+        // virtual source: follow the straight ray from u's source to its neighbours in the same
+        // medium (same speed factor, off the layer), timed with the larger of the two nodal metrics
+        const double* su = &src[3 * static_cast<std::size_t>(u)];
+        const double tsu = tsrc[u];
+        const double* gu = &metric_[9 * static_cast<std::size_t>(u)];
+        for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
+          const std::int32_t v = adj[k].node;
+          if (layer_[static_cast<std::size_t>(v)] || slow[v] != slow[u]) continue;
+          const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(v)], su);
+          if (d.x * d.x + d.y * d.y + d.z * d.z > ray_length2_) continue;
+          const double* gv = &metric_[9 * static_cast<std::size_t>(v)];
+          const double a0 = dot(d, gu), a1 = dot(d, gu + 3), a2 = dot(d, gu + 6);
+          const double b0 = dot(d, gv), b1 = dot(d, gv + 3), b2 = dot(d, gv + 6);
+          const double l2 = std::max(a0 * a0 + a1 * a1 + a2 * a2, b0 * b0 + b1 * b1 + b2 * b2);
+          const double c = tsu + slow[v] * std::sqrt(l2);
+          if (c < t[v] - kTol) {
+            t[v] = c;
+            src[3 * static_cast<std::size_t>(v)] = su[0];
+            src[3 * static_cast<std::size_t>(v) + 1] = su[1];
+            src[3 * static_cast<std::size_t>(v) + 2] = su[2];
+            tsrc[v] = tsu;
+            queued[v] = 1;
+            q.push(v, c);
+          }
+        }
+      }
+      // Eikonal: update the other three nodes of every tet of u from their opposite faces
+      for (std::int32_t pt = graph_.tet_ptr[static_cast<std::size_t>(u)]; pt < graph_.tet_ptr[static_cast<std::size_t>(u) + 1]; ++pt) {
+        const std::size_t tet = static_cast<std::size_t>(graph_.node_tets[static_cast<std::size_t>(pt)]);
+        const std::int32_t* tv = &graph_.tets[4 * tet];
+        const double* L = &tet_len2_[6 * tet];
+        const double* h = &tet_height_[4 * tet];
+        double tt[4] = {t[tv[0]], t[tv[1]], t[tv[2]], t[tv[3]]};
+        for (int k = 0; k < 4; ++k) {
+          const std::int32_t x = tv[k];
+          if (x == u) continue;
+          const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
+          const double sx = slow[x];
+          const double lo = std::min({tt[a], tt[b], tt[c]});
+          if (lo + sx * h[k] >= tt[k] - kTol) continue;
+          const bool ka = tt[a] < kInf, kb = tt[b] < kInf, kc = tt[c] < kInf;
+          double cand;
+          if (ka && kb && kc) {
+            cand = solve_face(tt[a], tt[b], tt[c], L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]],
+                              L[kPair[b][k]], L[kPair[c][k]], sx);
+          } else if (ka + kb + kc == 2) {
+            const int i = ka ? a : b;
+            const int j = kc ? c : b;
+            cand = solve_edge(tt[i], tt[j], L[kPair[i][j]], L[kPair[i][k]], L[kPair[j][k]], sx);
+          } else {
+            const int i = ka ? a : (kb ? b : c);
+            cand = tt[i] + sx * std::sqrt(L[kPair[i][k]]);
+          }
+          if (cand < tt[k] - kTol) {
+            tt[k] = cand;
+            t[x] = cand;
+            own_source(x, cand);
+            queued[x] = 1;
+            q.push(x, cand);
+          }
+        }
+      }
+      if (layer_[static_cast<std::size_t>(u)]) {
+        // fast layer: isotropic triangles and edges at the endocardial speed
+        for (std::int32_t pr = tri_ptr_[static_cast<std::size_t>(u)]; pr < tri_ptr_[static_cast<std::size_t>(u) + 1]; ++pr) {
+          const std::size_t r = static_cast<std::size_t>(node_tris_[static_cast<std::size_t>(pr)]);
+          const std::int32_t* rv = &tri_nodes_[3 * r];
+          const double* L = &tri_len2_[3 * r];
+          const int ui = rv[0] == u ? 0 : (rv[1] == u ? 1 : 2);
+          for (int k = 0; k < 3; ++k) {
+            if (k == ui) continue;
+            const int y = 3 - k - ui;  // the third vertex
+            const std::int32_t x = rv[k];
+            const double ty = t[rv[y]];
+            // triangle edge index of the pair (i, j): 01 -> 0, 02 -> 1, 12 -> 2
+            auto e = [](int i, int j) { return i + j - 1; };
+            double cand;
+            if (ty < kInf) {
+              cand = solve_edge(tu, ty, L[e(ui, y)], L[e(ui, k)], L[e(y, k)], slow[x]);
+            } else {
+              cand = tu + slow[x] * std::sqrt(L[e(ui, k)]);
+            }
+            if (cand < t[x] - kTol) {
+              t[x] = cand;
+              own_source(x, cand);
+              queued[x] = 1;
+              q.push(x, cand);
+            }
+          }
+        }
+        for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
+          const std::int32_t v = adj[k].node;
+          if (!layer_[static_cast<std::size_t>(v)]) continue;
+          const double c = tu + static_cast<double>(adj[k].cost) * slow[v];
+          if (c < t[v] - kTol) {
+            t[v] = c;
+            own_source(v, c);
+            queued[v] = 1;
+            q.push(v, c);
+          }
+        }
+      }
+    }
+    q.count -= static_cast<std::int64_t>(bucket.size());
+    bucket.clear();
+    ++q.cur;
+  }
+  std::copy(ws.t.begin(), ws.t.end(), out);
+
+}
+
+void ActivationSolver::solve_batch(const Index* roots, const double* root_times, Index n_roots,
+                                   const double* speed_factors, Index n_sets, double* out, int n_threads) const {
+  check_sources(roots, root_times, n_roots);
+  if (n_sets < 0) throw std::invalid_argument("speed_factors: expected at least zero rows");
+  check_factors(speed_factors, n_sets);
+  const int nt = static_cast<int>(std::min<Index>(std::max(1, resolve_threads(n_threads)), std::max<Index>(n_sets, 1)));
+  const std::size_t n = static_cast<std::size_t>(n_nodes());
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+  {
+    std::unique_ptr<ActivationWorkspace> ws = acquire();
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+    for (Index k = 0; k < n_sets; ++k) {
+      solve_checked(roots, root_times, n_roots, speed_factors + static_cast<std::size_t>(k) * n,
+                    out + static_cast<std::size_t>(k) * n, *ws);
+    }
+    release(std::move(ws));
+  }
+  (void)nt;
+}
+
+}  // namespace mitwin

@@ -1,0 +1,154 @@
+"""Activation solver benchmarks, each paired with the baseline a user would otherwise pick.
+
+* ``dijkstra`` (one solve with a new speed-factor field) against scipy.sparse.csgraph.dijkstra
+  from a virtual super-source, on a prebuilt CSR graph and as the per-scenario pipeline that
+  recomputes the weights in numpy;
+* ``eikonal`` against ``dijkstra`` on the same mesh, and against fim-python when it is installed;
+* ``solve_batch`` of 18 speed-factor sets on 2 threads against 18 serial solves.
+
+Short by default; ``MITWIN_BENCH=full`` runs the >= 150k-node shell:
+
+    MITWIN_BENCH=full python -m pytest bench/bench_activation.py --benchmark-json=bench/results/activation.json
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra as scipy_dijkstra
+
+from mitwin.ep.activation import ActivationSolver
+
+SPEEDS = (0.65, 0.48, 0.51)
+N_BATCH = 18
+
+
+def _infarct_factors(points: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """(k, N) speed factors: scar 0.1 in an ellipsoid, border zone 0.5 around it, at random places."""
+    rng = np.random.default_rng(seed)
+    out = np.ones((k, points.shape[0]))
+    for i in range(k):
+        centre = points[rng.integers(points.shape[0])]
+        r = np.linalg.norm((points - centre) / np.array([15.0, 15.0, 25.0]), axis=1)
+        out[i, r < 1.5] = 0.5
+        out[i, r < 1.0] = 0.1
+    return out
+
+
+class _Setup:
+    def __init__(self, heart):
+        self.heart = heart
+        self.n = heart.points.shape[0]
+        self.dij = ActivationSolver(heart.points, heart.tets, heart.fibres, heart.sheets, SPEEDS, heart.endo_speed, "dijkstra")
+        self.factors = _infarct_factors(heart.points, N_BATCH)
+        self.factor = self.factors[0]
+        e = self.dij.edges()
+        self.i, self.j = e[:, 0], e[:, 1]
+        self.w = self.dij.edge_costs()
+        # scipy graph: directed weights (reaching a node costs 1 / its factor) plus a super-source
+        self.rows = np.concatenate([self.i, self.j, np.full(heart.roots.size, self.n)])
+        self.cols = np.concatenate([self.j, self.i, heart.roots])
+        self.t0 = heart.root_times + 1e-12  # explicit zeros would be dropped as non-edges
+
+    def scipy_graph(self, factor: np.ndarray) -> csr_matrix:
+        vals = np.concatenate([self.w / factor[self.j], self.w / factor[self.i], self.t0])
+        return csr_matrix((vals, (self.rows, self.cols)), shape=(self.n + 1, self.n + 1))
+
+    def scipy_solve(self, graph: csr_matrix) -> np.ndarray:
+        return scipy_dijkstra(graph, indices=self.n)[: self.n]
+
+
+@pytest.fixture(scope="module")
+def setup(bench_heart):
+    return _Setup(bench_heart)
+
+
+@pytest.fixture(scope="module")
+def reference(setup):
+    return setup.scipy_solve(setup.scipy_graph(setup.factor))
+
+
+@pytest.mark.benchmark(group="dijkstra")
+def test_mitwin_dijkstra(benchmark, setup, reference):
+    h = setup.heart
+    at = benchmark(setup.dij.solve, h.roots, h.root_times, setup.factor)
+    np.testing.assert_allclose(at, reference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.benchmark(group="dijkstra")
+def test_scipy_dijkstra_prebuilt(benchmark, setup, reference):
+    graph = setup.scipy_graph(setup.factor)
+    at = benchmark(setup.scipy_solve, graph)
+    np.testing.assert_allclose(at, reference)
+
+
+@pytest.mark.benchmark(group="dijkstra")
+def test_scipy_dijkstra_pipeline(benchmark, setup, reference):
+    def scenario(factor):
+        return setup.scipy_solve(setup.scipy_graph(factor))
+
+    at = benchmark(scenario, setup.factor)
+    np.testing.assert_allclose(at, reference)
+
+
+@pytest.fixture(scope="module")
+def eikonal(setup):
+    h = setup.heart
+    return ActivationSolver(h.points, h.tets, h.fibres, h.sheets, SPEEDS, h.endo_speed, "eikonal")
+
+
+@pytest.mark.benchmark(group="eikonal")
+def test_mitwin_eikonal(benchmark, setup, eikonal, reference):
+    h = setup.heart
+    at = benchmark.pedantic(eikonal.solve, (h.roots, h.root_times, setup.factor), rounds=5, iterations=1)
+    assert np.all(np.isfinite(at))
+    # the Eikonal solution removes the graph model's metrication delay: earlier on average
+    assert at.mean() < reference.mean()
+    np.testing.assert_array_equal(at[h.roots[h.root_times == 0]], 0.0)
+
+
+@pytest.mark.benchmark(group="eikonal")
+def test_mitwin_dijkstra_same_mesh(benchmark, setup, reference):
+    h = setup.heart
+    at = benchmark(setup.dij.solve, h.roots, h.root_times, setup.factor)
+    np.testing.assert_allclose(at, reference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.benchmark(group="eikonal")
+def test_fim_python(benchmark, setup, eikonal):
+    fim = pytest.importorskip("fimpy.solver")
+    h = setup.heart
+    # fim-python takes a per-tet metric D = F diag(v^2) F^T (speed tensor) and no start times
+    f = h.fibres[h.tets].mean(axis=1)
+    f /= np.linalg.norm(f, axis=1)[:, None]
+    s = h.sheets[h.tets].mean(axis=1)
+    s -= np.einsum("ij,ij->i", s, f)[:, None] * f
+    s /= np.linalg.norm(s, axis=1)[:, None]
+    n = np.cross(f, s)
+    frames = np.stack([f, s, n], axis=2)
+    D = np.einsum("tij,j,tkj->tik", frames, np.array(SPEEDS) ** 2, frames)
+    solver = fim.create_fim_solver(h.points, h.tets, D, device="cpu", use_active_list=True)
+    roots = h.roots[:1]
+    at = benchmark.pedantic(solver.comp_fim, (roots, np.zeros(1)), rounds=1, iterations=1)
+    ours = eikonal.solve(roots)
+    assert np.mean(np.abs(at - ours) / np.maximum(ours, 1.0)) < 0.1
+
+
+@pytest.mark.benchmark(group="batch")
+def test_batch_18_on_2_threads(benchmark, setup):
+    h = setup.heart
+    ats = benchmark.pedantic(setup.dij.solve_batch, (h.roots, h.root_times, setup.factors, 2), rounds=5, iterations=1)
+    np.testing.assert_allclose(ats[0], setup.scipy_solve(setup.scipy_graph(setup.factors[0])), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(ats[-1], setup.dij.solve(h.roots, h.root_times, setup.factors[-1]))
+
+
+@pytest.mark.benchmark(group="batch")
+def test_serial_18(benchmark, setup):
+    h = setup.heart
+
+    def serial():
+        return np.stack([setup.dij.solve(h.roots, h.root_times, f) for f in setup.factors])
+
+    ats = benchmark.pedantic(serial, rounds=5, iterations=1)
+    np.testing.assert_array_equal(ats, setup.dij.solve_batch(h.roots, h.root_times, setup.factors, 1))

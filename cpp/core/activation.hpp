@@ -1,0 +1,122 @@
+// Ventricular activation times on a tetrahedral mesh.
+//
+// Two methods share one set-up per mesh and one label-correcting driver:
+//  * Dijkstra: shortest paths along mesh edges (the graph model of Camps et al. 2021). An edge
+//    i -> j costs sqrt(d^T F diag(1/vf^2, 1/vs^2, 1/vn^2) F^T d) with F the edge's frame
+//    (the two nodal frames, sign-aligned, averaged and re-orthonormalised), or |d| / v_endo on
+//    the fast endocardial layer (both ends in the layer, v_endo the mean of the two ends).
+//  * Eikonal: the anisotropic Eikonal equation sqrt(grad t^T V^2 grad t) = 1 with the
+//    tetrahedral local solver: a node is updated from the opposite face of each of its tets
+//    (3, 2 or 1 known nodes), in the metric M = F diag(1/v^2) F^T of the tet (frame from its
+//    four nodes). Fast-layer triangles and edges update isotropically at the endocardial
+//    speed. Nodes within two edges of a root are initialised exactly, t0 + sqrt(d^T M d).
+//
+// Speed factors are per node in (0, 1]. Reaching node x costs 1 / factor(x) times the
+// healthy cost (the factor of the node being reached scales the local metric), so a layer
+// of n slow nodes at spacing h delays a plane wave by n * h * (1/factor - 1) / v.
+//
+// The queue is a circular bucket queue whose bucket width is the smallest edge cost: for
+// Dijkstra every node in the current bucket is final, so each node is processed once; for the
+// Eikonal solve values may still decrease and a node is re-queued (label correcting), which
+// keeps the result exact for any processing order.
+//
+// Units: mm, m/s (= mm/ms), ms. The solver object is immutable after construction and safe to
+// call from several threads, each with its own Workspace.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "mesh_graph.hpp"
+#include "types.hpp"
+
+namespace mitwin {
+
+enum class ActivationMethod { kDijkstra, kEikonal };
+
+// Per-thread scratch buffers, reused across solves (no allocation inside the solve loop once
+// the buckets have grown to their working size).
+struct ActivationWorkspace {
+  std::vector<double> t;
+  std::vector<double> slow;
+  std::vector<std::uint8_t> queued;
+  std::vector<std::vector<std::int32_t>> buckets;
+  std::vector<std::int32_t> stamp;
+  std::vector<double> src;   // (n, 3) virtual source of each node's value (Eikonal)
+  std::vector<double> tsrc;  // (n,) time at that source
+  std::vector<std::int32_t> ring;
+};
+
+class ActivationSolver {
+ public:
+  // points (n_nodes, 3), fibres and sheets (n_nodes, 3) row-major; tets (n_tets, 4);
+  // speeds (fibre, sheet, sheet-normal) m/s > 0; endo_speed (n_nodes,) or nullptr: nodes with
+  // a finite value > 0 form the fast layer. Throws std::invalid_argument on bad input.
+  ActivationSolver(const double* points, Index n_nodes, const Index* tets, Index n_tets, const double* fibres,
+                   const double* sheets, const std::array<double, 3>& speeds, const double* endo_speed,
+                   ActivationMethod method);
+
+  Index n_nodes() const { return graph_.n_nodes; }
+  Index n_edges() const { return graph_.n_edges(); }
+  Index n_layer_triangles() const { return static_cast<Index>(tri_nodes_.size() / 3); }
+  ActivationMethod method() const { return method_; }
+  const MeshGraph& graph() const { return graph_; }
+
+  // Healthy cost (ms) of every undirected edge, in the order of graph().edge_nodes.
+  std::vector<double> edge_costs() const;
+
+  // Activation times (ms) into out (n_nodes,); unreachable nodes get +inf. roots (n_roots,),
+  // root_times (n_roots,) >= 0 or nullptr (all 0), speed_factor (n_nodes,) in (0, 1] or
+  // nullptr (all 1).
+  void solve(const Index* roots, const double* root_times, Index n_roots, const double* speed_factor, double* out,
+             ActivationWorkspace& ws) const;
+  void solve(const Index* roots, const double* root_times, Index n_roots, const double* speed_factor,
+             double* out) const;
+
+  // K solves with the rows of speed_factors (K, n_nodes) into out (K, n_nodes), in parallel
+  // over K with n_threads OpenMP threads (<= 0: all). Identical to K calls of solve().
+  void solve_batch(const Index* roots, const double* root_times, Index n_roots, const double* speed_factors,
+                   Index n_sets, double* out, int n_threads) const;
+
+ private:
+  void check_sources(const Index* roots, const double* root_times, Index n_roots) const;
+  void check_factors(const double* speed_factor, Index n_sets) const;
+  void solve_checked(const Index* roots, const double* root_times, Index n_roots, const double* speed_factor,
+                     double* out, ActivationWorkspace& ws) const;
+  void exact_init(const Index* roots, const double* root_times, Index n_roots, ActivationWorkspace& ws) const;
+
+  struct Slot {
+    std::int32_t node;
+    float cost;
+  };
+
+  ActivationMethod method_;
+  MeshGraph graph_;
+  std::vector<double> points_;      // (n, 3)
+  std::vector<double> frames_;      // (n, 9): f, s, n per node, orthonormal
+  std::vector<double> endo_;        // (n,) endocardial speed, 0 off the layer
+  std::vector<std::uint8_t> layer_; // (n,) 1 on the fast layer
+  std::vector<Slot> adj_;           // CSR slots of graph_: neighbour and healthy edge cost (ms)
+  double min_cost_ = 0.0;           // smallest edge cost: the bucket width
+  double max_increment_ = 0.0;      // largest healthy one-step increase of a node's time
+  double ray_length2_ = 0.0;        // squared length (mm^2) up to which a virtual source is followed
+  std::vector<double> metric_;      // (n, 9): rows f / vf, s / vs, n / vn: |metric_ d| = travel time of d
+  // Eikonal data
+  std::vector<double> tet_len2_;    // (n_tets, 6): squared metric lengths of the tet's edges
+  std::vector<double> tet_height_;  // (n_tets, 4): metric distance of vertex k to the opposite face plane
+  std::vector<std::int32_t> tri_nodes_;  // (n_tri, 3) fast-layer triangles
+  std::vector<double> tri_len2_;    // (n_tri, 3): squared isotropic travel times of edges 01, 02, 12
+  std::vector<std::int32_t> tri_ptr_, node_tris_;
+  std::array<double, 3> speeds_;
+  // Workspaces kept between calls of solve(); each call takes one (or makes a new one) under
+  // the mutex, so concurrent calls never share buffers.
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::unique_ptr<ActivationWorkspace>> pool_;
+  std::unique_ptr<ActivationWorkspace> acquire() const;
+  void release(std::unique_ptr<ActivationWorkspace> ws) const;
+};
+
+}  // namespace mitwin

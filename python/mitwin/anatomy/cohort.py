@@ -1,0 +1,328 @@
+"""A virtual cohort of idealised biventricular hearts (cardiac-geometries-core + gmsh).
+
+Each subject is a pair of truncated ellipsoids (LV and RV, the RV cavity trimmed by the LV
+epicardium) meshed with tets by :func:`cardiac_geometries_core.biv_ellipsoid`, with shape
+parameters drawn from uniform ranges around adult end-diastolic values (mm):
+
+==================  ============  ==============================================================
+parameter           range         basis
+==================  ============  ==============================================================
+LV endo radius x    24 - 28       LV end-diastolic diameter 42-58 mm (men), Lang et al. 2015,
+                                  J Am Soc Echocardiogr 28:1 (ASE/EACVI chamber quantification);
+                                  the truncated ellipsoid's basal diameter is a bit smaller
+LV endo y / x       0.92 - 1.00   near-circular LV short axis
+LV endo radius z    62 - 75       with the base cut, an LV cavity 77-100 mm long (apex to base),
+                                  LV length ~ 80-95 mm (Lang et al. 2015)
+base cut height     15 - 25       base plane above the equator of the LV ellipsoid
+LV wall             8 - 12        LV wall thickness (issue range; Lang et al. 2015: 6-10 mm septum)
+RV wall             3 - 5         RV free-wall thickness < 5 mm (Lang et al. 2015)
+RV cavity width     20 - 32       septum to RV free wall at the LV equator (RV basal diameter
+                                  25-41 mm, Lang et al. 2015)
+junction half-angle 60 - 75 deg   epicardial RV insertion points seen from the LV axis: the
+                                  septum spans about a third of the LV circumference (two of
+                                  the six AHA basal sectors, Cerqueira et al. 2002)
+RV outer y / LV y   1.00 - 1.10   the RV wraps around the septum
+RV outer z / LV z   0.80 - 0.90   the RV does not reach the apex
+pose azimuth        40 - 55 deg   long axis from the sagittal plane (electrodes.py)
+pose elevation      20 - 35 deg   long axis below the horizontal
+pose roll           -10 - 10 deg  about the long axis
+torso half-width    150 - 180     chest width 30-36 cm
+torso half-depth    100 - 120     chest depth 20-24 cm
+==================  ============  ==============================================================
+
+These give LV cavity volumes of about 90-185 mL (analytic truncated ellipsoid), within the
+range of normal adult LV end-diastolic volumes by CMR (Kawel-Boehm et al. 2020, J Cardiovasc
+Magn Reson 22:87).
+
+Subject ``i`` of seed ``s`` is drawn from ``SeedSequence(s).spawn(i + 1)[i]``, so it does not
+depend on ``n``: a larger cohort with the same seed reuses the smaller one's subjects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import DatasetError, MeshError
+from .electrodes import Torso, pose_rotation
+from .heart import Heart
+from .mesh_io import boundary_faces
+
+log = logging.getLogger(__name__)
+
+#: Default target edge length (mm): about 25k-40k nodes per subject.
+DEFAULT_RESOLUTION_MM = 2.0
+#: Coarse setting for tests and quick looks: a few thousand nodes, about a second of meshing.
+COARSE_RESOLUTION_MM = 5.0
+COHORT_FORMAT_VERSION = 1
+
+_RANGES: dict[str, tuple[float, float]] = {
+    "lv_endo_rx": (24.0, 28.0),
+    "lv_endo_y_ratio": (0.92, 1.00),
+    "lv_endo_rz": (62.0, 75.0),
+    "base_cut_z": (15.0, 25.0),
+    "lv_wall": (8.0, 12.0),
+    "rv_wall": (3.0, 5.0),
+    "rv_cavity_width": (20.0, 32.0),
+    "junction_half_angle_deg": (60.0, 75.0),
+    "rv_y_ratio": (1.00, 1.10),
+    "rv_z_ratio": (0.80, 0.90),
+    "azimuth_deg": (40.0, 55.0),
+    "elevation_deg": (20.0, 35.0),
+    "roll_deg": (-10.0, 10.0),
+    "torso_a": (150.0, 180.0),
+    "torso_b": (100.0, 120.0),
+}
+
+
+def sample_parameters(seed: int, index: int) -> dict[str, float]:
+    """Shape, pose and torso parameters of subject ``index`` (deterministic from ``seed``)."""
+    ss = np.random.SeedSequence(int(seed)).spawn(int(index) + 1)[int(index)]
+    rng = np.random.default_rng(ss)
+    draw = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in _RANGES.items()}
+    return {k: round(v, 6) for k, v in draw.items()}
+
+
+def analytic_lv_cavity_ml(p: dict[str, float]) -> float:
+    """LV cavity volume (mL) of the truncated ellipsoid: pi a b [h + c - (h^3 + c^3) / (3 c^2)]."""
+    a = p["lv_endo_rx"]
+    b = a * p["lv_endo_y_ratio"]
+    c, h = p["lv_endo_rz"], p["base_cut_z"]
+    return float(np.pi * a * b * (h + c - (h**3 + c**3) / (3 * c * c)) / 1000.0)
+
+
+def _ellipsoids(p: dict[str, float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Centre and radii of the four ellipsoids in the mesh frame (mm).
+
+    The RV epicardial ellipsoid (centre (d, 0, 0), radii rx, ry, rz) is fixed by its y and z
+    radii, the RV cavity width W at the equator (its outer x extent is ``Rx + W + rv_wall``)
+    and the angle phi at which it meets the LV epicardium (Rx cos phi, Ry sin phi) in the
+    equatorial plane: with k = sqrt(1 - (Ry sin phi / ry)^2), rx = (Rx + W + w - Rx cos phi) /
+    (1 + k) and d = Rx + W + w - rx.
+    """
+    lv_in = np.array([p["lv_endo_rx"], p["lv_endo_rx"] * p["lv_endo_y_ratio"], p["lv_endo_rz"]])
+    lv_out = lv_in + p["lv_wall"]
+    ry, rz = lv_out[1] * p["rv_y_ratio"], lv_out[2] * p["rv_z_ratio"]
+    phi = np.deg2rad(p["junction_half_angle_deg"])
+    k = np.sqrt(1.0 - (lv_out[1] * np.sin(phi) / ry) ** 2)
+    x_max = lv_out[0] + p["rv_cavity_width"] + p["rv_wall"]
+    rx = (x_max - lv_out[0] * np.cos(phi)) / (1.0 + k)
+    rv_out = np.array([rx, ry, rz])
+    rv_in = rv_out - p["rv_wall"]
+    o, r = np.zeros(3), np.array([x_max - rx, 0.0, 0.0])
+    return {"lv_in": (o, lv_in), "lv_out": (o, lv_out), "rv_in": (r, rv_in), "rv_out": (r, rv_out)}
+
+
+def _mesh_biv(p: dict[str, float], resolution_mm: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mesh the biventricle with gmsh (mesh frame, mm). Returns points, tets, seconds."""
+    try:
+        from cardiac_geometries_core import biv_ellipsoid
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the virtual cohort needs gmsh and cardiac-geometries-core: "
+                          "pip install 'mitwin[cohort]'") from exc
+    import meshio
+
+    e = _ellipsoids(p)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="mitwin-biv-") as tmp:
+        path = Path(tmp) / "biv.msh"
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            biv_ellipsoid(
+                path, char_length=float(resolution_mm), base_cut_z=p["base_cut_z"], box_size=1000.0,
+                rv_wall_thickness=p["rv_wall"], lv_wall_thickness=p["lv_wall"], rv_offset_x=float(e["rv_out"][0][0]),
+                lv_radius_x=float(e["lv_out"][1][0]), lv_radius_y=float(e["lv_out"][1][1]),
+                lv_radius_z=float(e["lv_out"][1][2]), rv_radius_x=float(e["rv_out"][1][0]),
+                rv_radius_y=float(e["rv_out"][1][1]), rv_radius_z=float(e["rv_out"][1][2]),
+            )
+        mesh = meshio.read(path)
+    seconds = time.perf_counter() - t0
+    tets = np.concatenate([c.data for c in mesh.cells if c.type == "tetra"]).astype(np.int64)
+    used = np.unique(tets)
+    remap = np.full(mesh.points.shape[0], -1, dtype=np.int64)
+    remap[used] = np.arange(used.size)
+    return np.ascontiguousarray(mesh.points[used, :3], dtype=np.float64), remap[tets], seconds
+
+
+def label_surfaces(points: np.ndarray, tets: np.ndarray, p: dict[str, float]) -> dict[str, np.ndarray]:
+    """Label the boundary of a biventricular ellipsoid mesh (mesh frame) from the analytic surfaces.
+
+    Every boundary face goes to the closest of: the base plane, the LV/RV endocardial and
+    epicardial ellipsoids; faces on the LV epicardial ellipsoid that lie inside the RV are the
+    septal RV endocardium.
+    """
+    faces = boundary_faces(tets)
+    c = points[faces].mean(axis=1)
+    e = _ellipsoids(p)
+    dist = {}
+    for k, (o, r) in e.items():
+        q = (c - o) / r
+        dist[k] = np.abs(np.sqrt((q * q).sum(axis=1)) - 1.0) * r.min()
+    dist["base"] = np.abs(c[:, 2] - p["base_cut_z"])
+    # the RV ellipsoids bound the myocardium only outside the LV epicardial ellipsoid
+    o, r = e["lv_out"]
+    inside_lv = np.sqrt((((c - o) / r) ** 2).sum(axis=1)) < 0.97
+    dist["rv_in"][inside_lv] = np.inf
+    dist["rv_out"][inside_lv] = np.inf
+    keys = list(dist)
+    which = np.argmin(np.stack([dist[k] for k in keys], axis=1), axis=1)
+    label = np.array(keys)[which]
+    o, r = e["rv_in"]  # the LV epicardial ellipsoid bounds the RV cavity only inside the RV endocardium
+    inside_rv = (((c - o) / r) ** 2).sum(axis=1) < 1.0
+    classes = {
+        "lv_endo": label == "lv_in",
+        "rv_endo": (label == "rv_in") | ((label == "lv_out") & inside_rv),
+        "epi": (label == "rv_out") | ((label == "lv_out") & ~inside_rv),
+        "base": label == "base",
+    }
+    return {k: np.ascontiguousarray(faces[m]) for k, m in classes.items()}
+
+
+def make_subject(seed: int, index: int, resolution_mm: float | None = None) -> Heart:
+    """Build subject ``index`` of the cohort of ``seed``: meshed, posed in LPS, with everything computed."""
+    h = DEFAULT_RESOLUTION_MM if resolution_mm is None else float(resolution_mm)
+    p = sample_parameters(seed, index)
+    points, tets, mesh_s = _mesh_biv(p, h)
+    surfaces = label_surfaces(points, tets, p)
+    for k, f in surfaces.items():
+        if f.shape[0] == 0:
+            raise MeshError(f"subject {index}: the meshed biventricle has no {k} faces (parameters {p})")
+    rot = pose_rotation(p["azimuth_deg"], p["elevation_deg"], p["roll_deg"])
+    body = points @ rot.T
+    body -= body.mean(axis=0)
+    t0 = time.perf_counter()
+    heart = Heart.from_labelled_mesh(body, tets, surfaces, torso=Torso(a=p["torso_a"], b=p["torso_b"]))
+    heart.meta.update({
+        "seed": int(seed), "index": int(index), "resolution_mm": h, "parameters": p,
+        "rotation": rot.tolist(), "lv_cavity_ml_analytic": analytic_lv_cavity_ml(p),
+        "mitwin_version": __version__,
+    })
+    log.info("subject %d: %d nodes, meshing %.1f s, coordinates+fibres %.1f s", index, heart.n_nodes, mesh_s,
+             time.perf_counter() - t0)
+    heart.meta["meshing_s"] = round(mesh_s, 3)
+    return heart
+
+
+def cavity_volume_ml(heart: Heart, cavity: str = "lv") -> float:
+    """Volume (mL) enclosed by an endocardial surface and the base plane.
+
+    The open endocardial surface is closed by a fan from the centroid of its basal rim, which
+    lies in the (planar) base, so the cap adds no volume to the divergence-theorem sum.
+    """
+    key = {"lv": "lv_endo", "rv": "rv_endo"}.get(cavity)
+    if key is None:
+        raise ValueError(f"cavity: expected 'lv' or 'rv', got {cavity!r}")
+    faces = heart.surface_faces(key)
+    rim = np.intersect1d(heart.surfaces[key], heart.surfaces["base"])
+    o = heart.points[rim].mean(axis=0) if rim.size else heart.points[heart.surfaces["base"]].mean(axis=0)
+    p = heart.points[faces] - o
+    return float(abs(np.einsum("ij,ij->i", np.cross(p[:, 0], p[:, 1]), p[:, 2]).sum()) / 6.0 / 1000.0)
+
+
+def _read_manifest(out: Path) -> dict[str, Any]:
+    path = out / "manifest.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise DatasetError(f"out: {str(path)!r} is not valid JSON ({exc}); delete it to rebuild the cohort") from exc
+
+
+def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".json", dir=out)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(manifest, fh, indent=1, sort_keys=True)
+    os.replace(tmp, out / "manifest.json")
+
+
+def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm: float | None = None,
+                progress: bool = False) -> list[Path]:
+    """Build (or reuse) ``n`` virtual subjects as VTU files plus ``manifest.json`` in ``out``.
+
+    Parameters
+    ----------
+    n : number of subjects (>= 1).
+    seed : cohort seed; subject i depends only on (seed, i).
+    out : folder; subjects already there with the same parameters and resolution are reused.
+    resolution_mm : target tet edge length in mm (default 2.0: about 25k-40k nodes per subject;
+        ``COARSE_RESOLUTION_MM`` = 5.0 gives a few thousand).
+    progress : show a tqdm progress bar.
+
+    Returns
+    -------
+    list of the n subject paths ``out/subject_000.vtu``, ...
+
+    Examples
+    --------
+    >>> paths = make_cohort(2, seed=0, out="cohort", resolution_mm=5.0)  # doctest: +SKIP
+    >>> Heart.load(paths[0]).n_nodes  # doctest: +SKIP
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n: expected a positive integer, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    h = DEFAULT_RESOLUTION_MM if resolution_mm is None else float(resolution_mm)
+    if not np.isfinite(h) or not 0.3 <= h <= 20.0:
+        raise ValueError(f"resolution_mm: expected a target edge length in [0.3, 20] mm, got {resolution_mm!r}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = _read_manifest(out)
+    entries = {e["id"]: e for e in manifest.get("subjects", [])
+               if e.get("seed") == int(seed) and e.get("resolution_mm") == h}
+    manifest = {"format": "mitwin-cohort", "format_version": COHORT_FORMAT_VERSION, "seed": int(seed),
+                "resolution_mm": h, "subjects": []}
+    iterator = range(n)
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, desc="cohort", unit="subject")
+    paths = []
+    for i in iterator:
+        sid = f"subject_{i:03d}"
+        path = out / f"{sid}.vtu"
+        params = sample_parameters(seed, i)
+        old = entries.get(sid)
+        if (old is not None and path.exists() and old.get("parameters") == params
+                and old.get("resolution_mm") == h and old.get("seed") == int(seed)):
+            log.info("%s: reusing %s", sid, path)
+        else:
+            heart = make_subject(seed, i, h)
+            heart.save(path)
+            entries[sid] = {
+                "id": sid, "file": path.name, "seed": int(seed), "index": i, "resolution_mm": h,
+                "parameters": params, "n_nodes": heart.n_nodes, "n_tets": int(heart.tets.shape[0]),
+                "lv_cavity_ml": round(cavity_volume_ml(heart, "lv"), 3),
+                "rv_cavity_ml": round(cavity_volume_ml(heart, "rv"), 3),
+                "meshing_s": heart.meta.get("meshing_s"),
+            }
+            # keep finished subjects on disk: an interrupted run resumes from here
+            manifest["subjects"] = [entries[k] for k in sorted(entries)]
+            _write_manifest(out, manifest)
+        paths.append(path)
+    manifest["subjects"] = [entries[k] for k in sorted(entries)]
+    _write_manifest(out, manifest)
+    return paths
+
+
+def load_cohort(out: str | Path) -> list[Path]:
+    """Paths of the subjects listed in ``out/manifest.json`` (in subject order)."""
+    out = Path(out)
+    manifest = _read_manifest(out)
+    if not manifest:
+        raise FileNotFoundError(f"out: no manifest.json in {str(out)!r}; build the cohort with make_cohort")
+    if manifest.get("format") != "mitwin-cohort":
+        raise DatasetError(f"out: {str(out / 'manifest.json')!r} is not a mitwin cohort manifest")
+    paths = [out / e["file"] for e in manifest.get("subjects", [])]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"out: the manifest lists missing files: {missing[:3]}")
+    return paths

@@ -1,0 +1,234 @@
+"""Mesh topology checks and VTU/VTK/MSH reading and writing for :class:`mitwin.anatomy.heart.Heart`.
+
+The file layout (point data of a VTU written by :meth:`Heart.save`):
+
+==========  ===========  ==========================================================
+name        shape/dtype  meaning
+==========  ===========  ==========================================================
+tm ab rt tv (N,) f8      Cobiveco-style coordinates (DESIGN.md §3)
+fibre       (N, 3) f8    unit fibre direction
+sheet       (N, 3) f8    unit sheet direction (transmural)
+normal      (N, 3) f8    unit sheet-normal direction
+aha         (N,) i8      AHA segment (1-17, 0 outside the LV region)
+surface     (N,) u1      bit flags: 1 lv_endo, 2 rv_endo, 4 epi, 8 base
+==========  ===========  ==========================================================
+
+Field data: ``electrodes`` (9, 3) f8 in the order RA LA LL V1..V6 and ``mitwin_meta``
+(UTF-8 JSON bytes). meshio does not write VTU field data, so it is inserted into the XML
+after meshio has written the file (and read back by meshio's reader).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import MeshError
+
+#: Surface keys of a Heart and their bit in the ``surface`` point-data array.
+SURFACE_BITS: dict[str, int] = {"lv_endo": 1, "rv_endo": 2, "epi": 4, "base": 8}
+#: Cobiveco's boundary classes (Schuler et al. 2021): 1 base, 2 epi, 3 LV endo, 4 RV endo.
+COBIVECO_CLASSES: dict[int, str] = {1: "base", 2: "epi", 3: "lv_endo", 4: "rv_endo"}
+#: Electrode order of the ``electrodes`` field-data array.
+ELECTRODE_ORDER: tuple[str, ...] = ("RA", "LA", "LL", "V1", "V2", "V3", "V4", "V5", "V6")
+
+# names a gmsh physical group (or a user) may give a surface
+_SURFACE_ALIASES: dict[str, str] = {
+    "lv_endo": "lv_endo", "lv": "lv_endo", "endo_lv": "lv_endo", "lv_endocardium": "lv_endo", "endolv": "lv_endo",
+    "rv_endo": "rv_endo", "rv": "rv_endo", "endo_rv": "rv_endo", "rv_endocardium": "rv_endo", "endorv": "rv_endo",
+    "epi": "epi", "epicardium": "epi", "lv_epicardium": "epi", "rv_epicardium": "epi",
+    "base": "base", "basal": "base",
+}
+
+_TET_FACES = np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]])  # outward for positive tets
+
+
+def surface_alias(name: str) -> str | None:
+    """Canonical surface key (lv_endo, rv_endo, epi, base) of a physical-group name, or None."""
+    return _SURFACE_ALIASES.get(name.strip().lower().replace(" ", "_").replace("-", "_"))
+
+
+def boundary_faces(tets: np.ndarray) -> np.ndarray:
+    """Boundary triangles of a tet mesh, oriented outward for positively oriented tets.
+
+    Parameters
+    ----------
+    tets : (M, 4) int64
+
+    Returns
+    -------
+    (F, 3) int64 node indices of the faces that belong to exactly one tet.
+
+    Raises
+    ------
+    MeshError
+        When a face is shared by more than two tets (a non-manifold volume mesh).
+    """
+    faces = tets[:, _TET_FACES].reshape(-1, 3)
+    key = np.sort(faces, axis=1)
+    _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    if np.any(counts > 2):
+        raise MeshError(
+            f"tets: {int(np.count_nonzero(counts > 2))} faces are shared by more than two tetrahedra "
+            "(non-manifold volume mesh)"
+        )
+    return np.ascontiguousarray(faces[counts[inverse.ravel()] == 1])
+
+
+def check_manifold_surface(faces: np.ndarray) -> None:
+    """Raise MeshError unless every edge of the boundary surface has exactly two faces."""
+    edges = np.sort(faces[:, [[0, 1], [1, 2], [2, 0]]].reshape(-1, 2), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    bad = counts != 2
+    if np.any(bad):
+        raise MeshError(
+            f"tets: the boundary surface is not manifold: {int(bad.sum())} boundary edges belong to "
+            f"{sorted(set(counts[bad].tolist()))} faces instead of 2"
+        )
+
+
+def faces_in_set(faces: np.ndarray, nodes: np.ndarray, n_nodes: int) -> np.ndarray:
+    """The faces whose three nodes all lie in ``nodes`` (a node-index array)."""
+    mask = np.zeros(n_nodes, dtype=bool)
+    mask[nodes] = True
+    return faces[mask[faces].all(axis=1)]
+
+
+def edges_of(tets: np.ndarray) -> np.ndarray:
+    """Unique undirected edges (E, 2) int64 of a tet mesh, each sorted (i < j)."""
+    e = tets[:, [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]].reshape(-1, 2)
+    return np.unique(np.sort(e, axis=1), axis=0)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _field_data_xml(field: dict[str, np.ndarray]) -> bytes:
+    parts = ["<FieldData>"]
+    for name, arr in field.items():
+        arr = np.asarray(arr)
+        if arr.dtype == np.float64:
+            vtk_type, text = "Float64", " ".join(repr(float(v)) for v in arr.ravel())
+        elif arr.dtype == np.uint8:
+            vtk_type, text = "UInt8", " ".join(str(int(v)) for v in arr.ravel())
+        else:
+            raise TypeError(f"field data {name}: unsupported dtype {arr.dtype}")
+        comps = f' NumberOfComponents="{arr.shape[1]}"' if arr.ndim == 2 else ""
+        parts.append(f'<DataArray type="{vtk_type}" Name="{name}"{comps} format="ascii">{text}</DataArray>')
+    parts.append("</FieldData>")
+    return "\n".join(parts).encode()
+
+
+def write_vtu(path: Path, points, tets, point_data: dict, electrodes: dict, meta: dict) -> None:
+    """Write a heart to ``path`` (VTU) atomically; see the module docstring for the layout."""
+    import meshio
+
+    path = Path(path)
+    if path.suffix.lower() != ".vtu":
+        raise ValueError(f"path: expected a .vtu file name, got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    field: dict[str, np.ndarray] = {}
+    if electrodes:
+        field["electrodes"] = np.stack([np.asarray(electrodes[k], dtype=np.float64) for k in ELECTRODE_ORDER])
+    field["mitwin_meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    mesh = meshio.Mesh(points, [("tetra", tets)], point_data=point_data)
+    fd, tmp = tempfile.mkstemp(suffix=".vtu", prefix=f".{path.stem}.", dir=path.parent)
+    os.close(fd)
+    try:
+        meshio.write(tmp, mesh, file_format="vtu", binary=True)
+        data = Path(tmp).read_bytes()
+        tag = b"<UnstructuredGrid>"
+        at = data.index(tag) + len(tag)
+        Path(tmp).write_bytes(data[:at] + b"\n" + _field_data_xml(field) + data[at:])
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_mesh(path: Path) -> dict[str, Any]:
+    """Read a VTU/VTK/MSH file into plain arrays.
+
+    Returns
+    -------
+    dict with ``points`` (N, 3) f8, ``tets`` (M, 4) i8, ``point_data`` (dict of arrays),
+    ``surfaces`` (dict key -> node indices, possibly empty), ``electrodes`` (dict or None),
+    ``meta`` (dict).
+    """
+    import meshio
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"path: no such file: {str(path)!r}")
+    try:
+        # meshio prints and calls sys.exit on some unreadable files: keep both inside
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), \
+                contextlib.redirect_stderr(devnull):
+            mesh = meshio.read(path)
+    except (Exception, SystemExit) as exc:  # meshio raises a variety of errors on bad files
+        raise MeshError(f"path: could not read {str(path)!r} as a mesh: {exc}") from exc
+    points = np.ascontiguousarray(mesh.points[:, :3], dtype=np.float64) if mesh.points.shape[1] >= 3 else None
+    if points is None:
+        raise MeshError(f"path: {str(path)!r} has {mesh.points.shape[1]}-D points, expected 3-D")
+    tet_blocks = [c.data for c in mesh.cells if c.type == "tetra"]
+    if not tet_blocks:
+        raise MeshError(f"path: {str(path)!r} has no tetrahedra (cell types: {sorted({c.type for c in mesh.cells})})")
+    tets = np.ascontiguousarray(np.concatenate(tet_blocks), dtype=np.int64)
+    n = points.shape[0]
+    point_data = {k: np.asarray(v) for k, v in mesh.point_data.items()}
+
+    surfaces: dict[str, list[np.ndarray]] = {k: [] for k in SURFACE_BITS}
+    if "surface" in point_data:
+        flags = point_data.pop("surface").astype(np.int64).ravel()
+        for key, bit in SURFACE_BITS.items():
+            surfaces[key].append(np.flatnonzero(flags & bit))
+    else:
+        # labelled boundary triangles: Cobiveco 'class' or gmsh physical groups
+        names_by_tag: dict[int, str] = {}
+        for name, value in (mesh.field_data or {}).items():
+            value = np.asarray(value).ravel()
+            if value.size >= 2 and int(value[1]) == 2 and surface_alias(name):
+                names_by_tag[int(value[0])] = surface_alias(name)  # type: ignore[assignment]
+        for ib, block in enumerate(mesh.cells):
+            if block.type != "triangle":
+                continue
+            labels = None
+            use_names = False
+            for key in ("class", "gmsh:physical", "medit:ref", "CellEntityIds"):
+                if key in mesh.cell_data:
+                    labels = np.asarray(mesh.cell_data[key][ib]).astype(np.int64).ravel()
+                    use_names = key == "gmsh:physical" and names_by_tag
+                    break
+            if labels is None:
+                continue
+            for lab in np.unique(labels):
+                key = names_by_tag.get(int(lab)) if use_names else COBIVECO_CLASSES.get(int(lab))
+                if key is not None:
+                    surfaces[key].append(np.unique(block.data[labels == lab]))
+    surf = {k: np.unique(np.concatenate(v)).astype(np.int64) if v else np.zeros(0, np.int64) for k, v in surfaces.items()}
+    if any(s.size and (s.min() < 0 or s.max() >= n) for s in surf.values()):
+        raise MeshError(f"path: surface labels in {str(path)!r} refer to nodes outside [0, {n})")
+
+    electrodes = None
+    meta: dict = {}
+    fd = mesh.field_data or {}
+    if "electrodes" in fd:
+        arr = np.asarray(fd["electrodes"], dtype=np.float64).reshape(-1, 3)
+        if arr.shape == (len(ELECTRODE_ORDER), 3):
+            electrodes = {k: arr[i].copy() for i, k in enumerate(ELECTRODE_ORDER)}
+    if "mitwin_meta" in fd:
+        try:
+            meta = json.loads(bytes(np.asarray(fd["mitwin_meta"], dtype=np.uint8)).decode())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MeshError(f"path: corrupt mitwin_meta field data in {str(path)!r}") from exc
+    return {"points": points, "tets": tets, "point_data": point_data, "surfaces": surf,
+            "electrodes": electrodes, "meta": meta}

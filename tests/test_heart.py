@@ -1,0 +1,237 @@
+"""Heart: VTU round trip, Cobiveco-style input, units, surface labels, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import meshio
+import numpy as np
+import pytest
+
+from mitwin.anatomy import coordinates
+from mitwin.anatomy.aha import aha_segments
+from mitwin.anatomy.heart import Heart
+from mitwin.anatomy.mesh_io import boundary_faces
+from mitwin.anatomy.synthetic import box_mesh
+from mitwin.errors import MeshError
+
+ELECTRODES = ("RA", "LA", "LL", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def _random_heart(seed: int = 0, size: float = 60.0) -> Heart:
+    points, tets = box_mesh((size, size * 0.8, size * 0.6), size / 6, jitter=0.2, seed=seed)
+    rng = np.random.default_rng(seed)
+    n = points.shape[0]
+    f = rng.standard_normal((n, 3))
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    tm, ab, rt, tv = rng.random(n), rng.random(n), rng.random(n), (rng.random(n) > 0.5).astype(float)
+    bnodes = np.unique(boundary_faces(tets))
+    surfaces = {k: np.sort(rng.choice(bnodes, size=10, replace=False)).astype(np.int64)
+                for k in ("lv_endo", "rv_endo", "epi", "base")}
+    return Heart(points=points, tets=tets, surfaces=surfaces, tm=tm, ab=ab, rt=rt, tv=tv, fibres=f,
+                 sheets=rng.standard_normal((n, 3)), normals=rng.standard_normal((n, 3)),
+                 aha=aha_segments(ab, rt, tv), electrodes={k: rng.standard_normal(3) * 100 for k in ELECTRODES},
+                 meta={"seed": seed, "parameters": {"a": 1.5, "b": [1, 2]}, "note": "x"})
+
+
+def test_round_trip_is_bit_exact(tmp_path):
+    h = _random_heart()
+    path = h.save(tmp_path / "h.vtu")
+    g = Heart.load(path)
+    for name in ("points", "tets", "tm", "ab", "rt", "tv", "fibres", "sheets", "normals", "aha"):
+        a, b = getattr(h, name), getattr(g, name)
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        assert np.array_equal(a, b), name
+    for k in h.surfaces:
+        assert np.array_equal(h.surfaces[k], g.surfaces[k]) and g.surfaces[k].dtype == np.int64
+    for k in ELECTRODES:
+        assert np.array_equal(h.electrodes[k], g.electrodes[k])
+    assert g.meta == h.meta
+    assert g.n_nodes == h.n_nodes
+    # the file is a plain VTU that meshio reads with the documented names
+    m = meshio.read(path)
+    assert {"tm", "ab", "rt", "tv", "fibre", "sheet", "normal", "aha", "surface"} <= set(m.point_data)
+
+
+def test_save_leaves_no_temporary_files(tmp_path):
+    _random_heart().save(tmp_path / "a.vtu")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.vtu"]
+
+
+def test_cobiveco_vtu_loads_without_recomputation(tmp_path, monkeypatch):
+    points, tets = box_mesh((60.0, 50.0, 40.0), 10.0)
+    rng = np.random.default_rng(5)
+    n = points.shape[0]
+    arrays = {"tm": rng.random(n), "ab": rng.random(n), "rt": rng.random(n), "tv": (rng.random(n) > 0.5) * 1.0}
+    meshio.write(tmp_path / "cobiveco.vtu", meshio.Mesh(points, [("tetra", tets)], point_data=arrays))
+
+    def boom(*args, **kwargs):
+        raise AssertionError("coordinates were recomputed")
+
+    monkeypatch.setattr(coordinates, "compute_coordinates", boom)
+    h = Heart.load(tmp_path / "cobiveco.vtu")
+    for k, v in arrays.items():
+        assert np.array_equal(getattr(h, k), v)
+    assert np.array_equal(h.aha, aha_segments(arrays["ab"], arrays["rt"], arrays["tv"]))
+    assert np.allclose(np.linalg.norm(h.fibres, axis=1), 1.0)
+    assert set(h.electrodes) == set(ELECTRODES)
+
+
+def test_cm_mesh_is_converted_with_a_warning(tmp_path):
+    h = _random_heart(size=6.0)  # a 6 cm heart
+    path = h.save(tmp_path / "cm.vtu")
+    with pytest.warns(UserWarning, match="suggests cm"):
+        g = Heart.load(path)
+    assert np.array_equal(g.points, h.points * 10.0)
+    g = Heart.load(path, units="cm")  # explicit: no warning (warnings are errors here)
+    assert np.array_equal(g.points, h.points * 10.0)
+    g = Heart.load(path, units="mm")
+    assert np.array_equal(g.points, h.points)
+    with pytest.raises(ValueError, match="units"):
+        Heart.load(path, units="inch")
+
+
+def test_user_electrodes_win_on_load(tmp_path):
+    path = _random_heart().save(tmp_path / "h.vtu")
+    mine = {k: np.full(3, float(i)) for i, k in enumerate(ELECTRODES)}
+    g = Heart.load(path, electrodes=mine)
+    assert all(np.array_equal(g.electrodes[k], mine[k]) for k in ELECTRODES)
+    with pytest.raises(ValueError, match="missing"):
+        Heart.load(path, electrodes={"RA": np.zeros(3)})
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        Heart.load(tmp_path / "nope.vtu")
+    (tmp_path / "bad.vtu").write_text("not a mesh")
+    with pytest.raises(MeshError, match="could not read"):
+        Heart.load(tmp_path / "bad.vtu")
+    points, tets = box_mesh((60.0, 50.0, 40.0), 10.0)
+    meshio.write(tmp_path / "bare.vtu", meshio.Mesh(points, [("tetra", tets)]))
+    with pytest.raises(MeshError, match="neither coordinates"):
+        Heart.load(tmp_path / "bare.vtu")
+
+
+# ----------------------------------------------------------------------------- bad input to from_labelled_mesh
+
+
+@pytest.fixture(scope="module")
+def block():
+    """A 40 x 30 x 20 mm block with faces labelled as if it were a heart (geometry is irrelevant)."""
+    points, tets = box_mesh((40.0, 30.0, 20.0), 5.0)
+    faces = boundary_faces(tets)
+    c = points[faces].mean(axis=1)
+    mid_y = (c[:, 1] > 10) & (c[:, 1] < 20)
+    mid_x = (c[:, 0] > 10) & (c[:, 0] < 30)
+    surf = {  # four patches that do not touch each other
+        "lv_endo": faces[(c[:, 0] < 1e-9) & mid_y & (c[:, 2] > 5) & (c[:, 2] < 15)],
+        "rv_endo": faces[(c[:, 0] > 40.0 - 1e-9) & mid_y & (c[:, 2] > 5) & (c[:, 2] < 15)],
+        "base": faces[(c[:, 2] > 20.0 - 1e-9) & mid_x & mid_y],
+        "epi": faces[(c[:, 1] < 1e-9) & mid_x & (c[:, 2] < 15)],
+    }
+    return points, tets, surf
+
+
+def test_no_labelled_surfaces(block):
+    points, tets, _ = block
+    with pytest.raises(MeshError, match="no labelled surfaces"):
+        Heart.from_labelled_mesh(points, tets, {})
+    with pytest.raises(MeshError, match="no labelled surfaces"):
+        Heart.from_labelled_mesh(points, tets, {"lv_endo": [], "rv_endo": [], "epi": [], "base": []})
+
+
+def test_missing_cavity(block):
+    points, tets, surf = block
+    with pytest.raises(MeshError, match="missing cavity: rv_endo"):
+        Heart.from_labelled_mesh(points, tets, {**surf, "rv_endo": np.zeros((0, 3), int)})
+
+
+def test_inverted_tets(block):
+    points, tets, surf = block
+    bad = tets.copy()
+    bad[::7, [2, 3]] = bad[::7, [3, 2]]
+    with pytest.raises(MeshError, match="inverted"):
+        Heart.from_labelled_mesh(points, bad, surf)
+
+
+def test_non_manifold_boundary():
+    # two blocks touching along one edge only
+    p1, t1 = box_mesh((10.0, 10.0, 10.0), 5.0)
+    p2, t2 = box_mesh((10.0, 10.0, 10.0), 5.0)
+    p2 = p2 + [10.0, 10.0, 0.0]
+    points = np.concatenate([p1, p2])
+    tets = np.concatenate([t1, t2 + p1.shape[0]])
+    # merge duplicated nodes on the shared edge
+    _, first, inverse = np.unique(points.round(9), axis=0, return_index=True, return_inverse=True)
+    points, tets = points[first], inverse.ravel()[tets]
+    faces = boundary_faces(tets)
+    surf = {"lv_endo": faces[:3], "rv_endo": faces[-3:], "epi": faces[10:12], "base": faces[20:22]}
+    with pytest.raises(MeshError, match="not manifold"):
+        Heart.from_labelled_mesh(points, tets, surf)
+
+
+def test_surface_errors(block):
+    points, tets, surf = block
+    with pytest.raises(ValueError, match="unknown keys"):
+        Heart.from_labelled_mesh(points, tets, {**surf, "lv": surf["lv_endo"]})
+    with pytest.raises(ValueError, match=r"surfaces\['epi'\]"):
+        Heart.from_labelled_mesh(points, tets, {**surf, "epi": np.array([10**7])})
+    inner = np.flatnonzero(np.all((points > 1) & (points < [39, 29, 19]), axis=1))
+    with pytest.raises(MeshError, match="not on the mesh boundary"):
+        Heart.from_labelled_mesh(points, tets, {**surf, "base": inner})
+    with pytest.raises(MeshError, match="share"):
+        Heart.from_labelled_mesh(points, tets, {**surf, "rv_endo": surf["lv_endo"]})
+    with pytest.raises(ValueError, match="points"):
+        Heart.from_labelled_mesh(points[:, :2], tets, surf)
+
+
+# ----------------------------------------------------------------------------- on a generated subject
+
+
+@pytest.fixture(scope="module")
+def subject():
+    pytest.importorskip("cardiac_geometries_core")
+    from mitwin.anatomy.cohort import make_subject
+
+    return make_subject(2, 0, 5.0)
+
+
+@pytest.mark.slow
+def test_subject_round_trip_and_triangles_equal_nodes(subject, tmp_path):
+    h = subject
+    g = Heart.load(h.save(tmp_path / "s.vtu"))
+    assert np.array_equal(g.fibres, h.fibres) and np.array_equal(g.rt, h.rt) and g.meta == json.loads(
+        json.dumps(h.meta))
+    # surfaces given as triangles or as nodes give the same heart
+    tri = {k: h.surface_faces(k) for k in h.surfaces}
+    a = Heart.from_labelled_mesh(h.points, h.tets, tri, electrodes=h.electrodes)
+    b = Heart.from_labelled_mesh(h.points, h.tets, h.surfaces, electrodes=h.electrodes)
+    assert np.array_equal(a.rt, b.rt) and np.array_equal(a.tm, b.tm)
+
+
+@pytest.mark.slow
+def test_msh_with_physical_groups_and_cobiveco_classes(subject, tmp_path):
+    """A gmsh mesh with named physical surface groups, and a VTU with Cobiveco's class array,
+    both without coordinates: the coordinates are computed from the labelled boundary."""
+    h = subject
+    names = {"lv_endo": "LV", "rv_endo": "RV", "epi": "EPI", "base": "BASE"}
+    tags = {"base": 1, "epi": 2, "lv_endo": 3, "rv_endo": 4}  # Cobiveco's classes
+    tris = [h.surface_faces(k) for k in tags]
+    cls = [np.full(t.shape[0], tags[k]) for k, t in zip(tags, tris)]
+    tri = np.concatenate(tris)
+    lab = np.concatenate(cls)
+    msh = meshio.Mesh(h.points, [("triangle", tri), ("tetra", h.tets)],
+                      cell_data={"gmsh:physical": [lab, np.full(h.tets.shape[0], 9)],
+                                 "gmsh:geometrical": [lab, np.full(h.tets.shape[0], 9)]},
+                      field_data={names[k]: np.array([v, 2]) for k, v in tags.items()})
+    meshio.write(tmp_path / "biv.msh", msh, file_format="gmsh22", binary=False)
+    g = Heart.load(tmp_path / "biv.msh", units="mm")
+    for k in h.surfaces:
+        assert np.array_equal(g.surfaces[k], h.surfaces[k]), k
+    assert np.abs(g.tm - h.tm).max() < 1e-6 and np.abs(g.ab - h.ab).max() < 1e-6
+    vtu = meshio.Mesh(h.points, [("triangle", tri), ("tetra", h.tets)],
+                      cell_data={"class": [lab, np.zeros(h.tets.shape[0], int)]})
+    meshio.write(tmp_path / "cob.vtu", vtu)
+    g2 = Heart.load(tmp_path / "cob.vtu", units="mm")
+    for k in h.surfaces:
+        assert np.array_equal(g2.surfaces[k], h.surfaces[k]), k
