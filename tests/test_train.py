@@ -165,7 +165,7 @@ def test_infer_on_a_heart(tiny_run, tmp_path):
 
     from mitwin.model.infer import infer
 
-    paths = cohort.make_cohort(1, seed=0, out=tmp_path / "cohort")
+    paths = cohort.make_cohort(1, seed=0, out=tmp_path / "cohort", resolution_mm=cohort.COARSE_RESOLUTION_MM)
     h = heart_mod.Heart.load(paths[0])
     sig = np.sin(np.arange(120)[None] / 9.0 + np.arange(8)[:, None])
     summary = infer(tiny_run, heart=paths[0], qrs=sig, out=tmp_path / "pred.vtu")

@@ -53,9 +53,9 @@ def predict_full_clouds(model, preset, dataset: str | Path, subjects: list[str],
         pred = pred.cpu().numpy()
         for b in range(pred.shape[0]):
             i, j = int(batch["subject"][b]), int(batch["scenario"][b])
-            if i not in maps:
-                sub_xyz = batch["cloud"][b, :, :3].numpy()
+            if i not in maps:  # nearest model input point of every stored cloud point
                 full_xyz = full.subject(i)["cloud"][:, :3].numpy()
+                sub_xyz = full_xyz[batch["point_index"][b].numpy()]
                 maps[i] = cKDTree(sub_xyz).query(full_xyz)[1]
             preds[(i, j)] = pred[b][maps[i]]
     return preds
@@ -146,8 +146,7 @@ def evaluate(run: str | Path, dataset: str | Path, progress: bool = True, *, bas
     i = test_ids.index(sid)
     sub = full.subject(i)
     xyz_mm = sub["cloud"][:, :3].numpy() * float(sub["scale"]) + sub["centre"].numpy()
-    step = max(1, len(scenarios) // figure_scenarios)
-    chosen = list(range(0, len(scenarios), step))[:figure_scenarios]
+    chosen = sorted(set(np.linspace(0, len(scenarios) - 1, min(figure_scenarios, len(scenarios))).round().astype(int)))
     cloud_views(xyz_mm, [sub["labels"][j].numpy() for j in chosen], [preds[(i, j)] for j in chosen],
                 [scenarios[j] for j in chosen], run / "prediction_3d.png")
     arrays: dict[str, np.ndarray] = {}

@@ -34,7 +34,8 @@ def dice_boxplot(records: dict[str, Sequence[dict]], scenarios: Sequence[str], p
     import matplotlib.pyplot as plt
 
     methods = list(records)
-    fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.9 * len(scenarios) * max(1, len(methods))), 7), sharex=True)
+    width_in = min(18.0, max(8.0, 0.55 * len(scenarios) * max(1, len(methods))))
+    fig, axes = plt.subplots(2, 1, figsize=(width_in, 7), sharex=True)
     width = 0.8 / max(1, len(methods))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, metric, title in zip(axes, ("scar_dice", "bz_dice"), ("scar", "border zone")):
@@ -65,7 +66,7 @@ def cloud_views(xyz: np.ndarray, truths: Sequence[np.ndarray], preds: Sequence[n
     import matplotlib.pyplot as plt
 
     n = len(truths)
-    fig = plt.figure(figsize=(3.2 * n, 6.4))
+    fig = plt.figure(figsize=(3.0 * n, 6.0))
     for col in range(n):
         for row, (lab, kind) in enumerate(((truths[col], "truth"), (preds[col], "prediction"))):
             ax = fig.add_subplot(2, n, row * n + col + 1, projection="3d")

@@ -128,15 +128,16 @@ def predict_cloud(model, n_points: int, cloud: np.ndarray, qrs: np.ndarray) -> t
         raise ValueError(f"cloud must be (P, 7), got {cloud.shape}")
     if cloud.shape[0] < n_points:
         raise ValueError(f"cloud must have at least {n_points} points, got {cloud.shape[0]}")
-    xyz, _, _ = normalise_xyz(cloud[:, :3])
-    feats = np.concatenate([xyz, cloud[:, 3:]], axis=1).astype(np.float32)
-    idx = subsample_indices(len(feats), n_points, zlib.crc32(b"infer"))
+    # as in training: subset first, then normalise the subset
+    idx = subsample_indices(len(cloud), n_points, zlib.crc32(b"infer"))
+    xyz, _, _ = normalise_xyz(cloud[idx, :3])
+    feats = np.concatenate([xyz, cloud[idx, 3:]], axis=1).astype(np.float32)
     dev = next(model.parameters()).device
     model.eval()
-    x = torch.from_numpy(feats[idx]).unsqueeze(0).to(dev)
+    x = torch.from_numpy(feats).unsqueeze(0).to(dev)
     q = torch.from_numpy(np.asarray(qrs, dtype=np.float32)).unsqueeze(0).to(dev)
     prob = model(x, q).logits.softmax(1)[0].T.cpu().numpy()  # (n_points, 3)
-    nearest = cKDTree(xyz[idx]).query(xyz)[1]
+    nearest = cKDTree(cloud[idx, :3]).query(cloud[:, :3])[1]
     prob = prob[nearest]
     return prob.argmax(1).astype(np.int64), prob.astype(np.float32)
 
@@ -184,7 +185,7 @@ def infer(run: str | Path, heart: str | Path, qrs: str | Path | np.ndarray, out:
     signals = prepare_qrs(qrs if not isinstance(qrs, str) else Path(qrs))
     model, preset, _ = load_run(run, "best", device or "cpu")
     h = Heart.load(Path(heart))
-    pc = point_cloud(h, n=4096, seed=0)
+    pc = point_cloud(h, n=min(4096, h.n_nodes), seed=0)
     labels_pc, prob_pc = predict_cloud(model, preset.model.n_points, pc.features, signals)
     node_xyz = np.asarray(h.points, dtype=np.float64)
     nearest = cKDTree(np.asarray(pc.features[:, :3], dtype=np.float64)).query(node_xyz)[1]
