@@ -78,7 +78,10 @@ class DualVAE(nn.Module):
     Keyword arguments are the fields of :class:`mitwin.model.presets.ModelConfig` (its defaults
     are the paper-sized network). With ``use_pc_branch=False`` the point-cloud latent and decoder
     are dropped (paper Sec. IV-E): the latent is the QRS one only; the inference decoder still
-    propagates the point-cloud encoder's level features.
+    propagates the point-cloud encoder's level features. With ``inference_from_mean`` (default) the
+    inference decoder reads the posterior mean and the reconstruction decoders a sample: with the
+    small KL weight and the small reconstruction errors of normalised signals, a sampled latent
+    collapsed towards the prior in our runs and left the segmentation without information.
 
     Examples
     --------
@@ -97,13 +100,14 @@ class DualVAE(nn.Module):
                  latent_pc: int = 64, latent_qrs: int = 64, n_leads: int = 8, qrs_length: int = 512,
                  qrs_channels: Sequence[int] = (32, 64, 128), lstm_hidden: int = 128,
                  n_coarse: int = 1024, n_dense: int = 4096, n_surface_classes: int = 3, n_labels: int = 3,
-                 use_pc_branch: bool = True, point_features: int = 7) -> None:
+                 use_pc_branch: bool = True, inference_from_mean: bool = True, point_features: int = 7) -> None:
         super().__init__()
         if len(levels) != len(sa_mlps):
             raise ValueError(f"levels and sa_mlps must have the same length, got {len(levels)} and {len(sa_mlps)}")
         self.levels = tuple(levels)
         self.n_points = n_points
         self.use_pc_branch = use_pc_branch
+        self.inference_from_mean = inference_from_mean
         self.encoder_pc = EncoderPC(point_features=point_features, sa_mlps=sa_mlps, global_mlp=global_mlp,
                                     latent=latent_pc)
         self.encoder_qrs = EncoderQRS(n_leads=n_leads, length=qrs_length, channels=qrs_channels,
@@ -147,7 +151,7 @@ class DualVAE(nn.Module):
         if self.decoder_pc is not None:
             coarse, dense = self.decoder_pc(z)
         qrs_hat = self.decoder_qrs(z)
-        logits = self.decoder_inf(z, level_feats, cloud.transpose(1, 2), plan)
+        logits = self.decoder_inf(mu if self.inference_from_mean else z, level_feats, cloud.transpose(1, 2), plan)
         return ModelOutput(logits=logits, qrs=qrs_hat, coarse=coarse, dense=dense, mu=mu, logvar=logvar)
 
 
