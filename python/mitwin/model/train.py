@@ -319,7 +319,7 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
         row["time_s"] = elapsed
         row["epoch_cpu_s"] = time.process_time() - c0  # CPU time of this process (all threads)
         log.append(row)
-        improved = row["val_dice"] > best
+        improved = row["val_dice"] > best or not (out / "best.pt").is_file()
         if improved:
             best = row["val_dice"]
         stop = budget is not None and elapsed >= budget and epoch < p.train.epochs
