@@ -6,7 +6,9 @@
 * one QRS vs one Dijkstra activation solve on the same mesh (<= 5 % at full size).
 
 Short by default; ``MITWIN_BENCH=full`` uses the 153.6k-node mesh, where the speed claims are asserted
-(in the short mode only the results are checked and the ratios recorded)::
+(in the short mode only the results are checked and the ratios recorded). The thread speed-up is only
+asserted when two cores are idle (1-minute load average below n_cores - 1.5); otherwise the test records
+the ratio and skips the assertion, saying so::
 
     MITWIN_BENCH=full nice -n 10 python -m pytest bench/bench_ecg.py --benchmark-json=bench/results/ecg.json
 """
@@ -178,10 +180,16 @@ def test_one_qrs_vs_one_activation_solve(benchmark, setup):
     assert np.all(np.isfinite(ecg.signals))
     name, solve = _activation_solve(h, graph)
     assert np.all(np.isfinite(solve()))
-    t_solve = _median_time(solve, 3)
-    share = benchmark.stats.stats.median / t_solve
-    benchmark.extra_info.update(activation=name, activation_s=t_solve, qrs_share=share)
-    logger.warning("one QRS %.4f s = %.1f %% of one activation solve (%s, %.3f s)",
-                   benchmark.stats.stats.median, 100 * share, name, t_solve)
+    # interleaved, so that both see the same background load
+    t_qrs, t_solve = [], []
+    for _ in range(7):
+        t_solve.append(_median_time(solve, 1))
+        t_qrs.append(_median_time(lambda: lf.qrs(at), 3))
+    t_qrs_med, t_solve_med = statistics.median(t_qrs), statistics.median(t_solve)
+    share = t_qrs_med / t_solve_med
+    benchmark.extra_info.update(activation=name, activation_s=t_solve_med, qrs_s=t_qrs_med, qrs_share=share,
+                                load_average=os.getloadavg()[0])
+    logger.warning("one QRS %.4f s = %.1f %% of one activation solve (%s, %.4f s), interleaved; load average %.1f",
+                   t_qrs_med, 100 * share, name, t_solve_med, os.getloadavg()[0])
     if FULL:
         assert share <= 0.05

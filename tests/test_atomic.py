@@ -26,3 +26,12 @@ def test_temp_keeps_the_suffix(tmp_path):
     with atomic_path(tmp_path / "mesh.vtu") as tmp:
         assert tmp.suffix == ".vtu"
         tmp.write_text("x")
+
+
+def test_permissions_follow_the_umask(tmp_path):
+    import os
+
+    target = write_text_atomic(tmp_path / "p.txt", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~umask)

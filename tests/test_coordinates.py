@@ -33,10 +33,16 @@ def test_laplace_reproduces_linear_solution(solver):
     assert np.abs(u - points[:, 0] / 12.0).max() < 1e-7
 
 
-def test_laplace_rejects_unknown_solver(small_box):
+def test_laplace_rejects_bad_arguments(small_box):
     K = C.stiffness_matrix(*small_box)
     with pytest.raises(ValueError, match="solver"):
         C.laplace_solve(K, np.array([0]), np.array([0.0]), solver="amg")
+    with pytest.raises(ValueError, match="fixed"):
+        C.laplace_solve(K, np.array([], dtype=int), np.array([]))
+    with pytest.raises(ValueError, match="values"):
+        C.laplace_solve(K, np.array([0, 1]), np.array([0.0]))
+    with pytest.raises(ValueError, match="fixed"):
+        C.laplace_solve(K, np.array([10**6]), np.array([0.0]))
 
 
 def _meridian_arc_length(u: np.ndarray, a: float, c: float, u0: float, u1: float) -> np.ndarray:

@@ -270,6 +270,16 @@ def test_mesh_and_at_validation(jittered):
         lf.qrs_batch(at[None], n_threads=-2)
 
 
+def test_core_value_range(rng):
+    from mitwin import _core
+
+    x = rng.normal(size=(3, 70000))
+    assert _core.value_range(x, n_threads=2) == (x.min(), x.max())
+    x[2, 5] = np.nan
+    assert all(np.isnan(v) for v in _core.value_range(x))
+    assert _core.value_range(np.zeros(0)) == (np.inf, -np.inf)
+
+
 def test_core_boundary_rejects_bad_input():
     from mitwin import _core
 
@@ -302,6 +312,24 @@ def test_lowpass_is_zero_phase_and_handles_short_signals():
     ext = np.concatenate([np.repeat(x[..., :1], 67, axis=-1), x, np.repeat(x[..., -1:], 67, axis=-1)], axis=-1)
     ref = sosfiltfilt(butter(4, 150.0, fs=1000.0, output="sos"), ext, axis=-1, padtype=None)[..., 67:-67]
     assert np.allclose(lowpass(x, 1.0, 150.0), ref, atol=1e-10)
+
+
+def test_core_filter_equals_scipy_forward_backward(jittered):
+    from scipy.signal import butter, sosfilt_zi, sosfiltfilt
+
+    from mitwin import _core
+
+    points, tets, electrodes = jittered
+    lf = LeadField(points, tets, electrodes)
+    at = _at_from_corner(points, 0.3)[None]
+    values, first = np.array([0.1, 0.5, 0.9, 1.0]), -1
+    sos = butter(4, 150.0, fs=1000.0, output="sos")
+    raw = _core.synthesize_qrs(lf.lead_matrix, at, -40.0, 1.0, 120, values, first)
+    filt = _core.synthesize_qrs(lf.lead_matrix, at, -40.0, 1.0, 120, values, first, sos=sos, zi=sosfilt_zi(sos))
+    ref = sosfiltfilt(sos, raw, axis=-1, padtype=None)
+    assert np.allclose(filt, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+    with pytest.raises(ValueError, match="sos"):
+        _core.synthesize_qrs(lf.lead_matrix, at, 0.0, 1.0, 10, values, first, sos=np.ones((2, 5)), zi=np.ones((2, 2)))
 
 
 def test_qrs_lowpass_keeps_timing(jittered):
@@ -449,3 +477,30 @@ def test_core_synthesis_rejects_bad_times(bad, where):
     at[0, where] = bad
     with pytest.raises(ValueError, match="at"):
         _core.synthesize_qrs(np.ones((6, 2)), at, 0.0, 1.0, 12, np.ones(1), 0)
+
+
+def test_from_heart_uses_the_heart_electrodes(jittered):
+    from types import SimpleNamespace
+
+    points, tets, electrodes = jittered
+    heart = SimpleNamespace(points=points, tets=tets, electrodes=electrodes)
+    lf = LeadField.from_heart(heart)
+    assert np.array_equal(lf.matrix, LeadField(points, tets, electrodes).matrix)
+    assert set(lf.electrodes) == set(ELECTRODES) and lf.n_nodes == points.shape[0]
+
+
+def test_standard_electrodes_on_a_posed_shell():
+    """The 12-lead positions of mitwin.anatomy.electrodes are valid for the lead field, and a wave
+    from the endocardium gives a finite QRS about as long as the activation."""
+    from mitwin.anatomy.electrodes import Torso, place_torso, pose_rotation, standard_electrodes
+    from mitwin.anatomy.synthetic import shell_mesh
+
+    s = shell_mesh(24, 16, 4)
+    points = s.points @ pose_rotation(45.0, 25.0, 0.0).T
+    points -= points.mean(axis=0)
+    apex = points[np.argmin(s.points[:, 2])]
+    electrodes = standard_electrodes(points, apex, place_torso(points, Torso(a=165.0, b=110.0)))
+    at = (1.0 - s.tm) * 10.0 / 0.5 + s.ab * 40.0  # endo -> epi and apex -> base, ms
+    ecg = pseudo_ecg(points, s.tets, electrodes, at)
+    assert np.all(np.isfinite(ecg.signals)) and np.abs(ecg.signals).max() > 0
+    assert qrs_duration(ecg) == pytest.approx(total_activation_time(at), abs=8.0)

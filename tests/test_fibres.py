@@ -110,3 +110,44 @@ def test_subject_fibres_in_lv_free_wall():
     # tolerance 10 deg: a coarse mesh (4 mm) and node-averaged gradients
     assert results["lv_endo"] == pytest.approx(60.0, abs=10.0)
     assert results["epi"] == pytest.approx(-60.0, abs=10.0)
+
+
+@pytest.mark.slow
+def test_subject_fibres_in_septum_and_rv():
+    """Septum, in one frame (normal along the LV -> RV direction, longitudinal along the long
+    axis): about +60 deg on its LV side, about 0 in the middle, about -60 deg on its RV side
+    (LDRB's septal rule); RV free wall: +60 endo to -60 epi in its own wall frame. Tolerance
+    15 deg on the medians (coarse mesh, idealised geometry)."""
+    pytest.importorskip("cardiac_geometries_core")
+    from mitwin.anatomy.cohort import make_subject
+
+    h = make_subject(1, 0, 4.0)
+    apex = h.points[h.meta["apex"]]
+    axis = h.points[h.surfaces["base"]].mean(axis=0) - apex
+    axis /= np.linalg.norm(axis)
+    sdir = h.points[h.tv == 1].mean(axis=0) - h.points[h.tv == 0].mean(axis=0)
+    sdir -= (sdir @ axis) * axis
+    sdir /= np.linalg.norm(sdir)
+    e_c = np.tile(np.cross(axis, sdir), (h.n_nodes, 1))
+    e_l = np.tile(axis, (h.n_nodes, 1))
+    ha = helix_angle(h.fibres, e_c, e_l)
+    mid = (h.ab > 0.3) & (h.ab < 0.8) & (h.rt > 0.75) & (h.rt < 0.92)
+    lv_side = np.zeros(h.n_nodes, bool)
+    lv_side[h.surfaces["lv_endo"]] = True
+    rv_side = np.zeros(h.n_nodes, bool)
+    rv_side[h.surfaces["rv_endo"]] = True
+    assert np.median(ha[mid & lv_side]) == pytest.approx(60.0, abs=15.0)
+    assert np.median(ha[mid & rv_side]) == pytest.approx(-60.0, abs=15.0)
+    assert abs(np.median(ha[mid & (h.tm < 0.15)])) < 15.0
+
+    # RV free wall, wall frame from the geometry: radial from the LV axis through the node
+    fw = (h.tv == 1) & (h.rt > 0.2) & (h.rt < 0.45) & (h.ab > 0.3) & (h.ab < 0.8)
+    q = h.points - apex
+    radial = q - (q @ axis)[:, None] * axis
+    radial /= np.maximum(np.linalg.norm(radial, axis=1, keepdims=True), 1e-12)
+    e_c2 = np.cross(axis, radial)
+    ha2 = helix_angle(h.fibres, e_c2, np.tile(axis, (h.n_nodes, 1)))
+    epi = np.zeros(h.n_nodes, bool)
+    epi[h.surfaces["epi"]] = True
+    assert np.median(ha2[fw & rv_side]) == pytest.approx(60.0, abs=15.0)
+    assert np.median(ha2[fw & epi]) == pytest.approx(-60.0, abs=15.0)

@@ -48,6 +48,7 @@ def test_round_trip_is_bit_exact(tmp_path):
         assert np.array_equal(h.electrodes[k], g.electrodes[k])
     assert g.meta == h.meta
     assert g.n_nodes == h.n_nodes
+    assert repr(g).startswith(f"Heart(n_nodes={h.n_nodes}, n_tets={h.tets.shape[0]}")
     # the file is a plain VTU that meshio reads with the documented names
     m = meshio.read(path)
     assert {"tm", "ab", "rt", "tv", "fibre", "sheet", "normal", "aha", "surface"} <= set(m.point_data)
@@ -183,6 +184,16 @@ def test_surface_errors(block):
         Heart.from_labelled_mesh(points, tets, {**surf, "rv_endo": surf["lv_endo"]})
     with pytest.raises(ValueError, match="points"):
         Heart.from_labelled_mesh(points[:, :2], tets, surf)
+    nan_points = points.copy()
+    nan_points[3, 1] = np.nan
+    with pytest.raises(ValueError, match="points: expected finite"):
+        Heart.from_labelled_mesh(nan_points, tets, surf)
+    with pytest.raises(ValueError, match="tets"):
+        Heart.from_labelled_mesh(points, tets + points.shape[0], surf)
+    flat = points.copy()
+    flat[:, 2] = 0.0
+    with pytest.raises(MeshError, match="degenerate"):
+        Heart.from_labelled_mesh(flat, tets, surf)
 
 
 # ----------------------------------------------------------------------------- on a generated subject
@@ -235,3 +246,15 @@ def test_msh_with_physical_groups_and_cobiveco_classes(subject, tmp_path):
     g2 = Heart.load(tmp_path / "cob.vtu", units="mm")
     for k in h.surfaces:
         assert np.array_equal(g2.surfaces[k], h.surfaces[k]), k
+
+
+def test_plot_heart_writes_a_png(tmp_path):
+    import matplotlib.image as mpimg
+
+    from mitwin.anatomy.plot import plot_heart
+
+    h = _random_heart()
+    path = plot_heart(h, tmp_path / "heart.png", n_points=500, n_fibres=50, dpi=40)
+    img = mpimg.imread(path)
+    assert img.shape[0] > 300 and img.shape[1] > 500
+    assert img[..., :3].std() > 0.05  # not blank

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -34,7 +35,125 @@ void node_incidence(const Index* tets, Index n_tets, Index n_points, std::vector
   for (Index k = 0; k < 4 * n_tets; ++k) entries[fill[tets[k]]++] = k;
 }
 
+// On x86-64 with GCC, the binning kernel is also compiled for FMA (with 256-bit AVX) and picked at load
+// time when the CPU has it (function multi-versioning, dispatched on the CPU's features); the portable
+// build stays the default.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MITWIN_KERNEL_CLONES __attribute__((target_clones("fma", "default")))
+#define MITWIN_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define MITWIN_KERNEL_CLONES
+#define MITWIN_ALWAYS_INLINE
+#endif
+
+// Adds the lead weights of nodes [c0, c1) to the bins at (at - t0) / dt, linearly interpolated between
+// the two neighbouring bins. E > 0 fixes the number of leads at compile time (E = 0: n_leads at run time).
+// Returns true if a time is NaN or before t0 (those nodes are skipped, as are nodes past u_limit).
+template <int E>
+MITWIN_ALWAYS_INLINE inline bool bin_nodes_impl(const double* lead, const double* times, Index c0, Index c1,
+                                                double t0, double inv_dt, double u_limit, Index n_leads,
+                                                double* bins) {
+  const Index n_e = E > 0 ? E : n_leads;
+  bool bad = false;
+  for (Index j = c0; j < c1; ++j) {
+    const double u = (times[j] - t0) * inv_dt;
+    if (!(u >= 0.0 && u < u_limit)) {  // NaN, before t0, or past the window
+      bad = bad || !(u >= 0.0);
+      continue;
+    }
+    const Index b = static_cast<Index>(u);  // = floor(u) for u >= 0
+    const double f = u - static_cast<double>(b);
+    const double g = 1.0 - f;
+    const double* w = lead + j * n_e;
+    double* lo = bins + b * n_e;
+    double* hi = lo + n_e;
+    if constexpr (E > 0) {
+      // local copy: the compiler then knows the weights do not alias the bins and vectorises
+      double wl[E > 0 ? E : 1];
+      for (int e = 0; e < E; ++e) wl[e] = w[e];
+      for (int e = 0; e < E; ++e) lo[e] += g * wl[e];
+      for (int e = 0; e < E; ++e) hi[e] += f * wl[e];
+    } else {
+      for (Index e = 0; e < n_e; ++e) {
+        lo[e] += g * w[e];
+        hi[e] += f * w[e];
+      }
+    }
+  }
+  return bad;
+}
+
+MITWIN_KERNEL_CLONES bool bin_nodes_8(const double* lead, const double* times, Index c0, Index c1, double t0,
+                                      double inv_dt, double u_limit, double* bins) {
+  return bin_nodes_impl<8>(lead, times, c0, c1, t0, inv_dt, u_limit, 8, bins);
+}
+
+MITWIN_KERNEL_CLONES bool bin_nodes_9(const double* lead, const double* times, Index c0, Index c1, double t0,
+                                      double inv_dt, double u_limit, double* bins) {
+  return bin_nodes_impl<9>(lead, times, c0, c1, t0, inv_dt, u_limit, 9, bins);
+}
+
+bool bin_nodes(const double* lead, const double* times, Index c0, Index c1, double t0, double inv_dt,
+               double u_limit, Index n_leads, double* bins) {
+  switch (n_leads) {  // the usual lead counts, unrolled at compile time
+    case 8:
+      return bin_nodes_8(lead, times, c0, c1, t0, inv_dt, u_limit, bins);
+    case 9:
+      return bin_nodes_9(lead, times, c0, c1, t0, inv_dt, u_limit, bins);
+    default:
+      return bin_nodes_impl<0>(lead, times, c0, c1, t0, inv_dt, u_limit, n_leads, bins);
+  }
+}
+
 }  // namespace
+
+void value_range(const double* x, Index n, int n_threads, double* lo, double* hi) {
+  double mn = std::numeric_limits<double>::infinity();
+  double mx = -std::numeric_limits<double>::infinity();
+  Index n_nan = 0;
+  const int threads = resolve_threads(n_threads);
+  (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) reduction(min : mn) reduction(max : mx) \
+    reduction(+ : n_nan) if (n > 65536)
+#endif
+  for (Index i = 0; i < n; ++i) {
+    const double v = x[i];
+    if (std::isnan(v)) ++n_nan;
+    mn = std::min(mn, v);
+    mx = std::max(mx, v);
+  }
+  if (n_nan > 0) mn = mx = std::numeric_limits<double>::quiet_NaN();
+  *lo = mn;
+  *hi = mx;
+}
+
+void zero_phase_filter(const ZeroPhaseFilter& filter, double* x, Index n) {
+  const size_t n_sections = filter.sos.size() / 6;
+  if (n == 0 || n_sections == 0) return;
+  std::vector<double> z(2 * n_sections);
+  // one pass of the cascade (direct form II transposed) over x[i], i = start, start + step, ...
+  auto pass = [&](Index start, Index step) {
+    const double x0 = x[start];
+    for (size_t s = 0; s < n_sections; ++s) {
+      z[2 * s] = filter.zi[2 * s] * x0;
+      z[2 * s + 1] = filter.zi[2 * s + 1] * x0;
+    }
+    for (Index c = 0, i = start; c < n; ++c, i += step) {
+      double v = x[i];
+      for (size_t s = 0; s < n_sections; ++s) {
+        const double* q = filter.sos.data() + 6 * s;
+        const double y = q[0] * v + z[2 * s];
+        z[2 * s] = q[1] * v - q[4] * y + z[2 * s + 1];
+        z[2 * s + 1] = q[2] * v - q[5] * y;
+        v = y;
+      }
+      x[i] = v;
+    }
+  };
+  pass(0, 1);
+  pass(n - 1, -1);
+}
 
 RowMatrixXd lead_field(const double* points, Index n_points, const Index* tets, Index n_tets,
                        const double* electrodes, Index n_electrodes, double scale, int n_threads) {
@@ -82,7 +201,8 @@ RowMatrixXd lead_field(const double* points, Index n_points, const Index* tets, 
 
 std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_leads, const double* at,
                                    Index n_maps, double t0, double dt, Index n_samples,
-                                   const SampledTemplate& tmpl, int n_threads, Index* first_invalid) {
+                                   const SampledTemplate& tmpl, const ZeroPhaseFilter& filter, int n_threads,
+                                   Index* first_invalid) {
   std::vector<double> out(static_cast<size_t>(n_maps * n_leads * n_samples), 0.0);
   if (first_invalid != nullptr) *first_invalid = -1;
   if (n_maps == 0 || n_leads == 0 || tmpl.values.empty()) return out;
@@ -103,10 +223,11 @@ std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_l
   // summed in block order and convolved, in parallel over the maps.
   constexpr Index kChunk = 2048;  // nodes per cache block: 2048 * n_leads doubles of L
   constexpr Index kMaxBlocks = 16;
+  constexpr Index kMinBlockWork = 16384;  // node-maps per block at least: few partial bins for one map
   constexpr Index kGroup = 32;  // maps per group: bounds the partial bins to 16 * 32 * n_bins * n_leads
-  const Index n_blocks = std::clamp<Index>((n_points + kChunk - 1) / kChunk, 1, kMaxBlocks);
-  const Index block_len = (n_points + n_blocks - 1) / n_blocks;
   const Index group = std::min(kGroup, n_maps);
+  const Index n_blocks = std::clamp<Index>((n_points * group + kMinBlockWork - 1) / kMinBlockWork, 1, kMaxBlocks);
+  const Index block_len = (n_points + n_blocks - 1) / n_blocks;
   std::vector<double> partial(static_cast<size_t>(n_blocks * group * bin_size));
   std::vector<char> invalid(static_cast<size_t>(n_blocks * n_maps), 0);
   const int threads = resolve_threads(n_threads);
@@ -131,22 +252,8 @@ std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_l
             const Index k = g0 + q;
             const double* times = at + k * n_points;
             double* mb = partial.data() + (blk * group + q) * bin_size;
-            for (Index j = c0; j < c1; ++j) {
-              const double u = (times[j] - t0) * inv_dt;
-              if (!(u >= 0.0 && u < u_limit)) {  // NaN, before t0, or past the window
-                if (!(u >= 0.0)) invalid[blk * n_maps + k] = 1;
-                continue;
-              }
-              const double fl = std::floor(u);
-              const double f = u - fl;
-              const double* w = lead + j * n_leads;
-              double* lo = mb + static_cast<Index>(fl) * n_leads;
-              double* hi = lo + n_leads;
-              for (Index e = 0; e < n_leads; ++e) {
-                lo[e] += (1.0 - f) * w[e];
-                hi[e] += f * w[e];
-              }
-            }
+            const bool bad = bin_nodes(lead, times, c0, c1, t0, inv_dt, u_limit, n_leads, mb);
+            if (bad) invalid[blk * n_maps + k] = 1;
           }
         }
       }
@@ -158,8 +265,8 @@ std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_l
 #endif
       for (Index q = 0; q < g_n; ++q) {
         const Index k = g0 + q;
-        std::copy_n(partial.data() + q * bin_size, bin_size, bins.data());
-        for (Index blk = 1; blk < n_blocks; ++blk) {
+        std::fill(bins.begin(), bins.end(), 0.0);
+        for (Index blk = 0; blk < n_blocks; ++blk) {
           const double* src = partial.data() + (blk * group + q) * bin_size;
           for (Index x = 0; x < bin_size; ++x) bins[x] += src[x];
         }
@@ -183,6 +290,8 @@ std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_l
             for (Index e = 0; e < n_leads; ++e) dst[e * n_samples + i] += s * w[e];
           }
         }
+        if (!filter.sos.empty())
+          for (Index e = 0; e < n_leads; ++e) zero_phase_filter(filter, dst + e * n_samples, n_samples);
       }
     }
   }

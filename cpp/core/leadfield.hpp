@@ -37,6 +37,22 @@ struct SampledTemplate {
   std::vector<double> values;
 };
 
+// An IIR filter in second-order sections, run forwards and backwards (zero phase) over each signal.
+// sos: n_sections rows (b0, b1, b2, a0, a1, a2) with a0 = 1; zi: n_sections rows (z0, z1), the state of
+// each section in the steady state of a unit input. Each pass starts in the steady state of its first
+// sample (scipy.signal.sosfiltfilt with padtype=None). Empty sos: no filter.
+struct ZeroPhaseFilter {
+  std::vector<double> sos;
+  std::vector<double> zi;
+};
+
+// Smallest and largest of x[0 .. n) (both NaN if any value is NaN), in parallel: the range of a batch
+// of activation maps without a serial pass over it.
+void value_range(const double* x, Index n, int n_threads, double* lo, double* hi);
+
+// Filters x[0 .. n) in place.
+void zero_phase_filter(const ZeroPhaseFilter& filter, double* x, Index n);
+
 // QRS synthesis for K activation maps.
 //
 // Sample i is at time t0 + i * dt. For each map k: the lead weights L[j, :] are binned at (AT_j - t0) / dt
@@ -47,7 +63,8 @@ struct SampledTemplate {
 //     out[k, e, i] = sum_j L[j, e] * ((1 - f_j) s((i - b_j) dt) + f_j s((i - b_j - 1) dt))
 //
 // i.e. each node's template is linearly interpolated in AT between samples, so the signal is continuous
-// (piecewise linear) in AT. Cost O(N * E + T * E * W), W = template length.
+// (piecewise linear) in AT. Cost O(N * E + T * E * W), W = template length. Each signal is then passed
+// through `filter` (if it has sections).
 //
 // at: (n_maps, n_points) row-major, ms. Output (n_maps, E, n_samples). Nodes activated too late to reach the
 // output window are skipped. A map with an activation time that is NaN or before t0 is invalid: its output
@@ -58,6 +75,7 @@ struct SampledTemplate {
 // not once per map. The summation order is fixed, so the result does not depend on the thread count.
 std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_leads, const double* at,
                                    Index n_maps, double t0, double dt, Index n_samples,
-                                   const SampledTemplate& tmpl, int n_threads, Index* first_invalid = nullptr);
+                                   const SampledTemplate& tmpl, const ZeroPhaseFilter& filter, int n_threads,
+                                   Index* first_invalid = nullptr);
 
 }  // namespace mitwin

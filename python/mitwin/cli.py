@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=5, help="number of subjects (default 5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("cohort"))
-    p.add_argument("--resolution", type=float, default=None, help="target edge length in mm")
+    p.add_argument("--resolution", type=float, default=None, help="target edge length in mm (default 1.9, about 30k nodes)")
     p.set_defaults(func=_cmd_cohort)
 
     p = sub.add_parser("scenarios", help="print the infarct scenario table")

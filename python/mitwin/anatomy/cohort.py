@@ -16,7 +16,7 @@ LV endo radius z    62 - 75       with the base cut, an LV cavity 77-100 mm long
 base cut height     15 - 25       base plane above the equator of the LV ellipsoid
 LV wall             8 - 12        LV wall thickness (issue range; Lang et al. 2015: 6-10 mm septum)
 RV wall             3 - 5         RV free-wall thickness < 5 mm (Lang et al. 2015)
-RV cavity width     20 - 32       septum to RV free wall at the LV equator (RV basal diameter
+RV cavity width     24 - 36       septum to RV free wall at the LV equator (RV basal diameter
                                   25-41 mm, Lang et al. 2015)
 junction half-angle 60 - 75 deg   epicardial RV insertion points seen from the LV axis: the
                                   septum spans about a third of the LV circumference (two of
@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import write_text_atomic
 from .._version import __version__
 from ..errors import DatasetError, MeshError
 from .electrodes import Torso, pose_rotation
@@ -59,8 +60,9 @@ from .mesh_io import boundary_faces
 
 log = logging.getLogger(__name__)
 
-#: Default target edge length (mm): about 25k-40k nodes per subject.
-DEFAULT_RESOLUTION_MM = 2.0
+#: Default target edge length (mm): about 28k-37k nodes per subject (the 30k-80k range's low end,
+#: so that a cohort x scenarios campaign stays quick on a laptop).
+DEFAULT_RESOLUTION_MM = 1.9
 #: Coarse setting for tests and quick looks: a few thousand nodes, about a second of meshing.
 COARSE_RESOLUTION_MM = 5.0
 COHORT_FORMAT_VERSION = 1
@@ -72,7 +74,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "base_cut_z": (15.0, 25.0),
     "lv_wall": (8.0, 12.0),
     "rv_wall": (3.0, 5.0),
-    "rv_cavity_width": (20.0, 32.0),
+    "rv_cavity_width": (24.0, 36.0),
     "junction_half_angle_deg": (60.0, 75.0),
     "rv_y_ratio": (1.00, 1.10),
     "rv_z_ratio": (0.80, 0.90),
@@ -238,10 +240,7 @@ def _read_manifest(out: Path) -> dict[str, Any]:
 
 
 def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".json", dir=out)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(manifest, fh, indent=1, sort_keys=True)
-    os.replace(tmp, out / "manifest.json")
+    write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm: float | None = None,
@@ -253,7 +252,7 @@ def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm
     n : number of subjects (>= 1).
     seed : cohort seed; subject i depends only on (seed, i).
     out : folder; subjects already there with the same parameters and resolution are reused.
-    resolution_mm : target tet edge length in mm (default 2.0: about 25k-40k nodes per subject;
+    resolution_mm : target tet edge length in mm (default 1.9: about 28k-37k nodes per subject;
         ``COARSE_RESOLUTION_MM`` = 5.0 gives a few thousand).
     progress : show a tqdm progress bar.
 

@@ -35,7 +35,7 @@ conjugate gradients with a Jacobi preconditioner (``solver="cg"``, default) or S
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -95,11 +95,11 @@ def node_gradients(points: np.ndarray, tets: np.ndarray, values: np.ndarray,
         grads, volumes = tet_gradients(points, tets)
     g = np.einsum("mi,mik->mk", values[tets], grads)
     w = np.abs(volumes)
-    out = np.zeros((points.shape[0], 3))
-    wsum = np.zeros(points.shape[0])
-    for i in range(4):
-        np.add.at(out, tets[:, i], g * w[:, None])
-        np.add.at(wsum, tets[:, i], w)
+    m = tets.shape[0]
+    incidence = sp.csr_array((np.repeat(w, 4), (tets.ravel(), np.repeat(np.arange(m), 4))),
+                             shape=(points.shape[0], m))
+    out = incidence @ g
+    wsum = incidence @ np.ones(m)
     return out / np.maximum(wsum, 1e-300)[:, None]
 
 
@@ -122,8 +122,14 @@ def laplace_solve(K: sp.csr_array, fixed: np.ndarray, values: np.ndarray, *, sol
     if solver not in _SOLVERS:
         raise ValueError(f"solver: expected one of {_SOLVERS}, got {solver!r}")
     n = K.shape[0]
-    fixed = np.asarray(fixed, dtype=np.int64)
-    values = np.asarray(values, dtype=np.float64)
+    fixed = np.asarray(fixed, dtype=np.int64).ravel()
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if fixed.size == 0:
+        raise ValueError("fixed: expected at least one Dirichlet node (the problem is singular without), got none")
+    if fixed.shape != values.shape:
+        raise ValueError(f"values: expected one value per fixed node ({fixed.size}), got {values.size}")
+    if fixed.min() < 0 or fixed.max() >= n:
+        raise ValueError(f"fixed: node indices must lie in [0, {n}), got {int(fixed.min())}..{int(fixed.max())}")
     u = np.zeros(n)
     u[fixed] = values
     free = np.ones(n, dtype=bool)
@@ -135,20 +141,48 @@ def laplace_solve(K: sp.csr_array, fixed: np.ndarray, values: np.ndarray, *, sol
     if solver == "direct":
         uf = spla.spsolve(Kff.tocsc(), rhs)
     else:
-        dinv = 1.0 / Kff.diagonal()
-        m = spla.LinearOperator(Kff.shape, matvec=lambda x: dinv * x, dtype=np.float64)
-        x0 = np.full(int(free.sum()), float(np.mean(values)))
-        uf, info = spla.cg(Kff, rhs, x0=x0, rtol=rtol, atol=0.0, maxiter=20 * int(np.sqrt(n)) + 2000, M=m)
-        if info != 0:
-            log.warning("CG did not reach rtol=%g in %d iterations; falling back to a direct solve", rtol, info)
+        uf, iters = _pcg_jacobi(Kff, rhs, np.full(rhs.size, float(np.mean(values))), rtol,
+                                maxiter=20 * int(np.sqrt(n)) + 2000)
+        if iters < 0:
+            log.warning("CG did not reach rtol=%g; falling back to a direct solve", rtol)
             uf = spla.spsolve(Kff.tocsc(), rhs)
     u[free] = uf
     return u
 
 
-def edge_graph(points: np.ndarray, tets: np.ndarray) -> sp.csr_array:
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    # einsum's own loop, not BLAS: a threaded BLAS dot of a 1e5-vector is slower than serial,
+    # and far slower on a loaded machine
+    return float(np.einsum("i,i->", a, b))
+
+
+def _pcg_jacobi(A: sp.csr_array, b: np.ndarray, x0: np.ndarray, rtol: float, maxiter: int) -> tuple[np.ndarray, int]:
+    """Conjugate gradients with a Jacobi preconditioner; returns (x, iterations) or (x, -1)."""
+    dinv = 1.0 / A.diagonal()
+    x = x0.copy()
+    r = b - A @ x
+    bnorm = np.sqrt(_dot(b, b)) or 1.0
+    z = dinv * r
+    p = z.copy()
+    rz = _dot(r, z)
+    for k in range(maxiter):
+        if np.sqrt(_dot(r, r)) <= rtol * bnorm:
+            return x, k
+        ap = A @ p
+        alpha = rz / _dot(p, ap)
+        x += alpha * p
+        r -= alpha * ap
+        z = dinv * r
+        rz_new = _dot(r, z)
+        p *= rz_new / rz
+        p += z
+        rz = rz_new
+    return x, -1
+
+
+def edge_graph(points: np.ndarray, tets: np.ndarray, edges: np.ndarray | None = None) -> sp.csr_array:
     """Symmetric sparse graph of the mesh edges weighted by their length (mm)."""
-    e = edges_of(tets)
+    e = edges_of(tets) if edges is None else edges
     w = np.linalg.norm(points[e[:, 1]] - points[e[:, 0]], axis=1)
     n = points.shape[0]
     g = sp.coo_array((np.concatenate([w, w]), (np.concatenate([e[:, 0], e[:, 1]]), np.concatenate([e[:, 1], e[:, 0]]))),
@@ -190,7 +224,6 @@ class Coordinates:
     septal_direction: np.ndarray
     junction_levels: np.ndarray
     junction_angles: np.ndarray
-    info: dict = field(default_factory=dict)
 
 
 def find_apex(points: np.ndarray, lv_epi: np.ndarray, base: np.ndarray) -> int:
@@ -272,9 +305,9 @@ def _angles(points: np.ndarray, origin: np.ndarray, axis: np.ndarray, e1: np.nda
     return np.arctan2(q @ e2, q @ e1)
 
 
-def _junction_table(points, tets, epi, tv_c, ab, theta_of, n_levels: int = 12):
+def _junction_table(points, edges, epi, tv_c, ab, theta_of, n_levels: int = 12):
     """Angles of the posterior (<0) and anterior (>0) junctions per ab level."""
-    e = edges_of(tets)
+    e = edges
     on_epi = np.zeros(points.shape[0], dtype=bool)
     on_epi[epi] = True
     e = e[on_epi[e].all(axis=1)]
@@ -347,8 +380,12 @@ def compute_coordinates(points: np.ndarray, tets: np.ndarray, surfaces: dict[str
     :class:`Coordinates`
     """
     n = points.shape[0]
+    missing = [k for k in ("lv_endo", "rv_endo", "epi", "base") if k not in surfaces or np.size(surfaces[k]) == 0]
+    if missing:
+        raise MeshError(f"surfaces: expected non-empty node sets lv_endo, rv_endo, epi, base; missing or empty: {missing}")
     lv, rv, epi, base = (np.asarray(surfaces[k], dtype=np.int64) for k in ("lv_endo", "rv_endo", "epi", "base"))
-    graph = edge_graph(points, tets)
+    edges = edges_of(tets)
+    graph = edge_graph(points, tets, edges)
     ncomp, _ = connected_components(graph, directed=False)
     if ncomp > 1:
         raise MeshError(f"tets: the mesh has {ncomp} disconnected parts; expected one myocardium")
@@ -389,7 +426,7 @@ def compute_coordinates(points: np.ndarray, tets: np.ndarray, surfaces: dict[str
 
     theta = theta_of(points)
     if junctions is None:
-        levels, table = _junction_table(points, tets, epi, tv_c, ab, theta_of)
+        levels, table = _junction_table(points, edges, epi, tv_c, ab, theta_of)
     else:
         if len(junctions) != 2:
             raise ValueError(f"junctions: expected (posterior, anterior) node indices, got {junctions!r}")

@@ -21,6 +21,7 @@ rules at the insertion junctions. The sheet is ``e_n`` and the sheet normal ``f 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from .coordinates import tet_gradients
 
@@ -29,7 +30,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-300)
 
 
-def _septal_weight(rt: np.ndarray, tv: np.ndarray, blend: float) -> np.ndarray:
+def _septal_weight(rt: np.ndarray, blend: float) -> np.ndarray:
     """1 inside the septum (rt in (2/3, 1)), 0 on the free walls, linear ramps of width ``blend``."""
     rt = np.mod(rt, 1.0)
     a, b = 2.0 / 3.0, 1.0
@@ -47,7 +48,8 @@ def compute_fibres(points: np.ndarray, tets: np.ndarray, tm: np.ndarray, ab: np.
     Parameters
     ----------
     points : (N, 3) float64, mm; tets : (M, 4) int64.
-    tm, ab, rt, tv : (N,) Cobiveco-style coordinates.
+    tm, ab, rt, tv : (N,) Cobiveco-style coordinates (tv is accepted for a uniform signature;
+        the septum is recognised from rt, which covers both of its sides).
     helix_endo, helix_epi : helix angles in degrees at tm = 1 and tm = 0.
     blend : width in rt of the transition between the free-wall and the septal rule.
 
@@ -68,15 +70,13 @@ def compute_fibres(points: np.ndarray, tets: np.ndarray, tm: np.ndarray, ab: np.
     w = np.abs(vol)
     g_tm = np.einsum("mi,mik->mk", tm[tets], grads)
     g_ab = np.einsum("mi,mik->mk", ab[tets], grads)
-    # structure tensor of grad tm and plain averages, volume weighted
-    outer = np.einsum("mi,mj->mij", g_tm, g_tm) * w[:, None, None]
-    tens = np.zeros((n, 3, 3))
-    avg_tm = np.zeros((n, 3))
-    avg_ab = np.zeros((n, 3))
-    for i in range(4):
-        np.add.at(tens, tets[:, i], outer)
-        np.add.at(avg_tm, tets[:, i], g_tm * w[:, None])
-        np.add.at(avg_ab, tets[:, i], g_ab * w[:, None])
+    # structure tensor of grad tm and plain averages, volume weighted, summed onto the nodes
+    m = tets.shape[0]
+    incidence = sp.csr_array((np.repeat(w, 4), (tets.ravel(), np.repeat(np.arange(m), 4))), shape=(n, m))
+    outer = np.einsum("mi,mj->mij", g_tm, g_tm).reshape(m, 9)
+    tens = (incidence @ outer).reshape(n, 3, 3)
+    avg_tm = incidence @ g_tm
+    avg_ab = incidence @ g_ab
     _, vecs = np.linalg.eigh(tens)
     e_n = vecs[:, :, 2]
     # orient towards the epicardium: against the gradient of tm of the tets on the node's side
@@ -93,7 +93,7 @@ def compute_fibres(points: np.ndarray, tets: np.ndarray, tm: np.ndarray, ab: np.
 
     free = np.deg2rad(helix_epi + (helix_endo - helix_epi) * tm)
     septal = np.deg2rad(helix_endo * tm)
-    ws = _septal_weight(rt, tv, blend)
+    ws = _septal_weight(rt, blend)
     alpha = (1.0 - ws) * free + ws * septal
     fibres = _unit(np.cos(alpha)[:, None] * e_c + np.sin(alpha)[:, None] * e_l)
     sheets = e_n

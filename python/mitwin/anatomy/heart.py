@@ -59,6 +59,11 @@ class Heart:
     electrodes: dict[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={np.size(v)}" for k, v in self.surfaces.items())
+        return (f"Heart(n_nodes={self.n_nodes}, n_tets={int(self.tets.shape[0])}, surfaces({sizes}), "
+                f"electrodes={sorted(self.electrodes)}, meta_keys={sorted(self.meta)})")
+
     @property
     def n_nodes(self) -> int:
         """Number of mesh nodes N."""
@@ -121,6 +126,9 @@ class Heart:
         aha = aha_segments(c.ab, c.rt, c.tv)
         meta = dict(meta or {})
         meta.setdefault("apex", c.apex)
+        meta.setdefault("junctions", {"ab_levels": c.junction_levels.round(6).tolist(),
+                                      "posterior_deg": np.degrees(c.junction_angles[:, 0]).round(4).tolist(),
+                                      "anterior_deg": np.degrees(c.junction_angles[:, 1]).round(4).tolist()})
         if electrodes is None:
             from .electrodes import Torso
 
@@ -166,7 +174,9 @@ class Heart:
         units : "mm", "cm" or None. With None, a mesh whose extent is below 30 units is taken
             to be in cm (with a warning) and converted to mm; "cm" converts without a warning;
             "mm" never converts.
-        electrodes : positions (mm) that replace those in the file or the default ones.
+        electrodes : positions (mm) that replace those in the file. Without them and without
+            electrodes in the file, standard positions are placed on a torso fitted around the
+            heart, assuming the mesh is in the LPS patient frame (x left, y posterior, z superior).
         """
         from .electrodes import check_electrodes, place_torso, standard_electrodes
         from .fibres import compute_fibres
@@ -174,7 +184,7 @@ class Heart:
         if units not in (None, "mm", "cm"):
             raise ValueError(f"units: expected 'mm', 'cm' or None, got {units!r}")
         data = read_mesh(Path(path))
-        points, tets = data["points"], data["tets"]
+        points, tets = as_points(data["points"]), data["tets"]
         extent = float(np.max(np.ptp(points, axis=0)))
         if units is None and extent < _CM_EXTENT:
             warnings.warn(f"{path}: the mesh extent is {extent:.3g} units, which suggests cm; converting to mm "

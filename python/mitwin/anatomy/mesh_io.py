@@ -23,12 +23,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..errors import MeshError
 
 #: Surface keys of a Heart and their bit in the ``surface`` point-data array.
@@ -71,8 +71,7 @@ def boundary_faces(tets: np.ndarray) -> np.ndarray:
         When a face is shared by more than two tets (a non-manifold volume mesh).
     """
     faces = tets[:, _TET_FACES].reshape(-1, 3)
-    key = np.sort(faces, axis=1)
-    _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(_row_keys(np.sort(faces, axis=1)), return_inverse=True, return_counts=True)
     if np.any(counts > 2):
         raise MeshError(
             f"tets: {int(np.count_nonzero(counts > 2))} faces are shared by more than two tetrahedra "
@@ -81,10 +80,26 @@ def boundary_faces(tets: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(faces[counts[inverse.ravel()] == 1])
 
 
+def _row_keys(rows: np.ndarray) -> np.ndarray:
+    """One sortable key per row of a small non-negative int array (rows as mixed-radix numbers).
+
+    Sorting 1-D int64 keys is much faster than ``np.unique(axis=0)``; rows that do not fit in
+    an int64 key fall back to a void view.
+    """
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    base = int(rows.max()) + 1 if rows.size else 1
+    if base ** rows.shape[1] < 2**63:
+        key = np.zeros(rows.shape[0], dtype=np.int64)
+        for j in range(rows.shape[1]):
+            key = key * base + rows[:, j]
+        return key
+    return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+
+
 def check_manifold_surface(faces: np.ndarray) -> None:
     """Raise MeshError unless every edge of the boundary surface has exactly two faces."""
     edges = np.sort(faces[:, [[0, 1], [1, 2], [2, 0]]].reshape(-1, 2), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
+    _, counts = np.unique(_row_keys(edges), return_counts=True)
     bad = counts != 2
     if np.any(bad):
         raise MeshError(
@@ -102,8 +117,9 @@ def faces_in_set(faces: np.ndarray, nodes: np.ndarray, n_nodes: int) -> np.ndarr
 
 def edges_of(tets: np.ndarray) -> np.ndarray:
     """Unique undirected edges (E, 2) int64 of a tet mesh, each sorted (i < j)."""
-    e = tets[:, [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]].reshape(-1, 2)
-    return np.unique(np.sort(e, axis=1), axis=0)
+    e = np.sort(tets[:, [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]].reshape(-1, 2), axis=1)
+    _, first = np.unique(_row_keys(e), return_index=True)
+    return np.ascontiguousarray(e[first])
 
 
 # ----------------------------------------------------------------------------- writing
@@ -138,18 +154,12 @@ def write_vtu(path: Path, points, tets, point_data: dict, electrodes: dict, meta
         field["electrodes"] = np.stack([np.asarray(electrodes[k], dtype=np.float64) for k in ELECTRODE_ORDER])
     field["mitwin_meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     mesh = meshio.Mesh(points, [("tetra", tets)], point_data=point_data)
-    fd, tmp = tempfile.mkstemp(suffix=".vtu", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         meshio.write(tmp, mesh, file_format="vtu", binary=True)
-        data = Path(tmp).read_bytes()
+        data = tmp.read_bytes()
         tag = b"<UnstructuredGrid>"
         at = data.index(tag) + len(tag)
-        Path(tmp).write_bytes(data[:at] + b"\n" + _field_data_xml(field) + data[at:])
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp.write_bytes(data[:at] + b"\n" + _field_data_xml(field) + data[at:])
 
 
 # ----------------------------------------------------------------------------- reading

@@ -87,7 +87,7 @@ def plot_heart(heart: Heart, path: str | Path, *, n_points: int = 6000, n_fibres
     # rt on a mid short-axis section, seen from the base
     mid = np.flatnonzero((heart.ab > 0.45) & (heart.ab < 0.55))
     panel(axes[0, 2], mid, q[mid, 0], q[mid, 1], heart.rt[mid], "twilight", 0, 1,
-          "rt: mid short-axis section (0 post. junction, 2/3 ant., septum 2/3-1)", 8)
+          "rt, mid short axis (0 post. junction, 2/3 ant. junction)", 8)
     axes[0, 2].set_xlabel("LV -> RV", fontsize=8)
     axes[0, 2].set_ylabel("anterior ->", fontsize=8)
     panel(axes[1, 0], vis, q[vis, 0], q[vis, 2], heart.tv[vis], "coolwarm", 0, 1, "tv (0 LV, 1 RV): anterior view", 6)

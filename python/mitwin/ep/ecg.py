@@ -12,8 +12,9 @@ field ``L`` (n_nodes, 9), built once per mesh and electrode set (C++, :func:`mit
 With ``Vm_j(t) = rest + amplitude * s(t - AT_j)`` every signal is a sum of shifted copies of the upstroke
 ``s``. The lead weights are binned by AT (linear interpolation between the two neighbouring samples, so
 the signal is continuous in AT) and convolved with the sampled upstroke: O(N + T) per QRS instead of the
-O(N T) of time stepping (C++, :func:`mitwin._core.synthesize_qrs`). The resting potential drops out: the
-lead weights of every tet sum to zero, so a uniform Vm gives no signal.
+O(N T) of time stepping (C++, :func:`mitwin._core.synthesize_qrs`, which also applies the zero-phase
+low-pass). The resting potential drops out: the lead weights of every tet sum to zero, so a uniform Vm
+gives no signal.
 
 Conventions
 -----------
@@ -45,7 +46,6 @@ import functools
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +103,7 @@ class ECG:
 
     Attributes
     ----------
-    signals : (n_leads, T) float64
+    signals : (n_leads, T) float64, read-only
         One row per lead, in the order of ``leads`` (mV times K for a raw pseudo-ECG).
     dt : float
         Sampling interval, ms.
@@ -169,18 +169,13 @@ class ECG:
 
     def to_csv(self, path: str | os.PathLike) -> Path:
         """Write ``t_ms`` and one column per lead to a CSV file (atomically); return the path."""
-        path = Path(path)
+        from .._atomic import atomic_path
+
         table = np.column_stack([self.t, self.signals.T])
         header = ",".join(("t_ms",) + self.leads)
-        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                np.savetxt(fh, table, delimiter=",", header=header, comments="", fmt="%.10g")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        with atomic_path(path) as tmp:
+            np.savetxt(tmp, table, delimiter=",", header=header, comments="", fmt="%.10g")
+        return Path(path)
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike, dt: float | None = None) -> ECG:
@@ -245,6 +240,13 @@ class ECGBatch:
 
 
 # ------------------------------------------------------------------------------------ signal helpers
+@functools.lru_cache(maxsize=64)
+def _upstroke_cached(template: str, dt: float, width: float) -> tuple[np.ndarray, int]:
+    values, first = _upstroke(template, dt, width)
+    values.setflags(write=False)
+    return values, first
+
+
 def upstroke_samples(template: str, dt: float, width: float = 1.0) -> tuple[np.ndarray, int]:
     """Normalised upstroke ``s`` (0 at rest, 1 at the plateau) sampled at ``m * dt``.
 
@@ -266,6 +268,13 @@ def upstroke_samples(template: str, dt: float, width: float = 1.0) -> tuple[np.n
         ``s(m * dt)`` for ``m = first .. first + W - 1``; 0 before, ``values[-1]`` (= 1) after.
     first : int
     """
+    if not isinstance(template, str):
+        raise ValueError(f"template: expected one of {TEMPLATES}, got {template!r}")
+    values, first = _upstroke_cached(template, float(dt), float(width))
+    return values.copy(), first
+
+
+def _upstroke(template: str, dt: float, width: float) -> tuple[np.ndarray, int]:
     if template == "step":
         return np.ones(1), 0
     if template == "logistic":
@@ -298,25 +307,39 @@ def lowpass(signals: np.ndarray, dt: float, cutoff_hz: float = 150.0, order: int
     are handled. If ``cutoff_hz`` is not below the Nyquist frequency the signal is returned unchanged
     (and a warning logged).
     """
-    from scipy.signal import sosfilt
-
     x = np.asarray(signals, dtype=np.float64)
-    fs = 1000.0 / dt
     if not (math.isfinite(cutoff_hz) and cutoff_hz > 0):
         raise ValueError(f"lowpass_hz: expected a cut-off frequency > 0 Hz or None, got {cutoff_hz}")
-    if cutoff_hz >= 0.5 * fs:
-        logger.warning("low-pass at %.4g Hz skipped: not below the Nyquist frequency %.4g Hz (dt = %g ms)",
-                       cutoff_hz, 0.5 * fs, dt)
+    if x.shape[-1] == 0 or not _below_nyquist(cutoff_hz, dt):
         return x.copy()
-    if x.shape[-1] == 0:
-        return x.copy()
-    pad = max(32, int(math.ceil(10.0 * fs / cutoff_hz)))
+    pad = _filter_pad(cutoff_hz, dt)
     ext = np.concatenate([np.repeat(x[..., :1], pad, axis=-1), x, np.repeat(x[..., -1:], pad, axis=-1)], axis=-1)
-    sos, zi = _butterworth(int(order), float(cutoff_hz), float(fs))
+    return np.ascontiguousarray(_filtfilt(ext, dt, cutoff_hz, order)[..., pad:-pad])
+
+
+def _below_nyquist(cutoff_hz: float, dt: float) -> bool:
+    nyquist = 500.0 / dt
+    if cutoff_hz >= nyquist:
+        logger.warning("low-pass at %.4g Hz skipped: not below the Nyquist frequency %.4g Hz (dt = %g ms)",
+                       cutoff_hz, nyquist, dt)
+        return False
+    return True
+
+
+def _filter_pad(cutoff_hz: float, dt: float) -> int:
+    """Samples of signal the filter needs either side: max(32, 10 fs / cutoff)."""
+    return max(32, int(math.ceil(10.0 * (1000.0 / dt) / cutoff_hz)))
+
+
+def _filtfilt(x: np.ndarray, dt: float, cutoff_hz: float, order: int) -> np.ndarray:
+    """Forward-backward Butterworth along the last axis, each pass started in the steady state of its
+    first sample (what sosfiltfilt does with padtype=None)."""
+    from scipy.signal import sosfilt
+
+    sos, zi = _butterworth(int(order), float(cutoff_hz), 1000.0 / dt)
     zi = zi.reshape((zi.shape[0],) + (1,) * (x.ndim - 1) + (2,))
-    y = sosfilt(sos, ext, axis=-1, zi=zi * ext[None, ..., :1])[0]
-    y = sosfilt(sos, y[..., ::-1], axis=-1, zi=zi * y[None, ..., -1:])[0][..., ::-1]
-    return np.ascontiguousarray(y[..., pad:-pad])
+    y = sosfilt(sos, x, axis=-1, zi=zi * x[None, ..., :1])[0]
+    return sosfilt(sos, y[..., ::-1], axis=-1, zi=zi * y[None, ..., -1:])[0][..., ::-1]
 
 
 def remove_baseline(signals: np.ndarray) -> np.ndarray:
@@ -583,7 +606,7 @@ class LeadField:
             raise ValueError(f"margin: expected a time >= 0 ms, got {margin}")
         if not math.isfinite(amplitude):
             raise ValueError(f"amplitude: expected a finite upstroke amplitude in mV, got {amplitude}")
-        t_start, t_end = (float(at.min()), float(at.max())) if at.size else (0.0, 0.0)
+        t_start, t_end = core.value_range(at, n_threads=_n_threads(n_threads)) if at.size else (0.0, 0.0)
         if not (math.isfinite(t_start) and math.isfinite(t_end)):  # NaN propagates into min and max
             bad = int(np.count_nonzero(~np.isfinite(at)))
             raise ValueError(f"{name}: expected finite activation times, got {bad} NaN/inf entries")
@@ -596,20 +619,25 @@ class LeadField:
         elif int(n_samples) != n_samples or n_samples < 1:
             raise ValueError(f"n_samples: expected None or an integer >= 1, got {n_samples!r}")
         n_samples = int(n_samples)
-        values, first = upstroke_samples(template, dt, template_width)
-        pad = 0
+        if not isinstance(template, str):
+            raise ValueError(f"template: expected one of {TEMPLATES}, got {template!r}")
+        values, first = _upstroke_cached(template, float(dt), float(template_width))
+        pad, sos, zi = 0, None, None
         if lowpass_hz is not None:
             if not (isinstance(lowpass_hz, (int, float)) and math.isfinite(lowpass_hz) and lowpass_hz > 0):
                 raise ValueError(f"lowpass_hz: expected a cut-off frequency > 0 Hz or None, got {lowpass_hz!r}")
             if not (isinstance(filter_order, (int, np.integer)) and 1 <= filter_order <= 16):
                 raise ValueError(f"filter_order: expected an integer in [1, 16], got {filter_order!r}")
-            pad = max(32, int(math.ceil(10.0 * (1000.0 / dt) / lowpass_hz)))
-        # with a filter, synthesise `pad` true samples either side so that the filter sees the real signal
+            if not _below_nyquist(lowpass_hz, dt):
+                lowpass_hz = None
+            else:
+                pad = _filter_pad(lowpass_hz, dt)
+                sos, zi = _butterworth(int(filter_order), float(lowpass_hz), 1000.0 / dt)
+        # With a filter, `pad` true samples are synthesised either side so that the filter sees the real
+        # signal (rest before t = 0, no signal after the end); the filter runs in C++ (as _filtfilt).
         out = core.synthesize_qrs(lead, at, -pad * dt, dt, n_samples + 2 * pad, amplitude * values, first,
-                                  n_threads=_n_threads(n_threads))
-        if lowpass_hz is not None:
-            out = lowpass(out, dt, lowpass_hz, filter_order)
-        return out[..., pad : pad + n_samples]
+                                  sos=sos, zi=zi, n_threads=_n_threads(n_threads))
+        return np.ascontiguousarray(out[..., pad : pad + n_samples])
 
     def _finish(self, sig: np.ndarray, remove_baseline_: bool, normalise_: str | None) -> np.ndarray:
         if normalise_ not in NORMALISATIONS:
@@ -631,7 +659,7 @@ class LeadField:
     ) -> np.ndarray:
         """Raw electrode potentials (9, T) (rows :data:`ELECTRODES`) for one activation map, no filter."""
         return self._synthesise(
-            as_float_array(at, "at", (self._n,))[None], self.matrix, dt=dt, template=template,
+            as_float_array(at, "at", (self._n,), finite=False)[None], self.matrix, dt=dt, template=template,
             template_width=template_width, amplitude=amplitude, margin=margin, n_samples=n_samples,
             lowpass_hz=None, filter_order=4, n_threads=1, name="at",
         )[0]
@@ -688,7 +716,7 @@ class LeadField:
             ``signals`` (8, T) for :data:`LEADS`, ``t = arange(T) * dt`` ms.
         """
         sig = self._synthesise(
-            as_float_array(at, "at", (self._n,))[None], self.lead_matrix, dt=dt, template=template,
+            as_float_array(at, "at", (self._n,), finite=False)[None], self.lead_matrix, dt=dt, template=template,
             template_width=template_width, amplitude=amplitude, margin=margin, n_samples=n_samples,
             lowpass_hz=lowpass_hz, filter_order=filter_order, n_threads=n_threads, name="at",
         )

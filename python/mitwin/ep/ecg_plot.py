@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,6 @@ logger = logging.getLogger(__name__)
 
 #: Panel order, row by row: (I, II), (V1, V2), (V3, V4), (V5, V6).
 LAYOUT: tuple[tuple[str, str], ...] = (("I", "II"), ("V1", "V2"), ("V3", "V4"), ("V5", "V6"))
-
-
-def _save_png(fig: Any, path: Path, dpi: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def plot_ecg(
@@ -116,7 +104,10 @@ def plot_ecg(
     if ax is None:
         fig.tight_layout()
     if path is not None:
+        from .._atomic import atomic_path
+
         path = Path(path)
-        _save_png(fig, path, dpi)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
         logger.info("ECG plot written to %s", path)
     return fig

@@ -1,0 +1,160 @@
+"""Virtual cohort: determinism, caching, physiological volumes, AHA segments on every subject."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mitwin._validate import tet_signed_volumes
+from mitwin.anatomy import cohort
+from mitwin.anatomy.heart import Heart
+from mitwin.errors import DatasetError
+
+RES = 5.0  # coarse: ~3k nodes, a few seconds per subject
+
+
+def test_parameters_are_deterministic_and_independent_of_n():
+    a = cohort.sample_parameters(0, 3)
+    assert a == cohort.sample_parameters(0, 3)
+    assert a != cohort.sample_parameters(1, 3)
+    assert a != cohort.sample_parameters(0, 4)
+    for k, (lo, hi) in cohort._RANGES.items():
+        vals = [cohort.sample_parameters(0, i)[k] for i in range(50)]
+        assert lo <= min(vals) and max(vals) <= hi
+
+
+def test_analytic_lv_volume_band():
+    """LV end-diastolic cavity volume of the drawn shapes within 90-200 mL (normal adults by
+    CMR, Kawel-Boehm et al. 2020), checked on 500 draws; the formula against quadrature."""
+    vols = np.array([cohort.analytic_lv_cavity_ml(cohort.sample_parameters(7, i)) for i in range(500)])
+    assert vols.min() > 90.0 and vols.max() < 200.0
+    p = cohort.sample_parameters(7, 0)
+    a, b, c, h = p["lv_endo_rx"], p["lv_endo_rx"] * p["lv_endo_y_ratio"], p["lv_endo_rz"], p["base_cut_z"]
+    z = np.linspace(-c, h, 200001)
+    area = np.pi * a * b * (1 - (z / c) ** 2)
+    quad = float(np.sum(0.5 * (area[1:] + area[:-1]) * np.diff(z))) / 1000.0
+    assert cohort.analytic_lv_cavity_ml(p) == pytest.approx(quad, rel=1e-8)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="n"):
+        cohort.make_cohort(0, out=tmp_path)
+    with pytest.raises(ValueError, match="seed"):
+        cohort.make_cohort(1, seed=-1, out=tmp_path)
+    with pytest.raises(ValueError, match="resolution_mm"):
+        cohort.make_cohort(1, out=tmp_path, resolution_mm=0.0)
+    with pytest.raises(FileNotFoundError):
+        cohort.load_cohort(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="manifest.json"):
+        cohort.make_cohort(1, out=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    pytest.importorskip("cardiac_geometries_core")
+    out = tmp_path_factory.mktemp("cohort")
+    paths = cohort.make_cohort(2, seed=0, out=out, resolution_mm=RES)
+    return out, paths
+
+
+@pytest.mark.slow
+def test_cohort_files_and_manifest(built):
+    out, paths = built
+    assert [p.name for p in paths] == ["subject_000.vtu", "subject_001.vtu"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format"] == "mitwin-cohort" and manifest["seed"] == 0
+    assert [e["id"] for e in manifest["subjects"]] == ["subject_000", "subject_001"]
+    assert cohort.load_cohort(out) == paths
+    for e, p in zip(manifest["subjects"], paths):
+        h = Heart.load(p)
+        assert h.n_nodes == e["n_nodes"] and e["parameters"] == cohort.sample_parameters(0, e["index"])
+        assert h.meta["parameters"] == e["parameters"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+@pytest.mark.slow
+def test_cohort_is_reused_and_grows(built, monkeypatch):
+    out, paths = built
+    mtimes = [p.stat().st_mtime_ns for p in paths]
+    calls = []
+    real = cohort.make_subject
+
+    def counting(seed, index, resolution_mm=None):
+        calls.append(index)
+        return real(seed, index, resolution_mm)
+
+    monkeypatch.setattr(cohort, "make_subject", counting)
+    again = cohort.make_cohort(2, seed=0, out=out, resolution_mm=RES)
+    assert again == paths and calls == []
+    assert [p.stat().st_mtime_ns for p in paths] == mtimes
+    grown = cohort.make_cohort(3, seed=0, out=out, resolution_mm=RES)
+    assert calls == [2] and grown[:2] == paths and len(cohort.load_cohort(out)) == 3
+
+
+@pytest.mark.slow
+def test_same_seed_same_mesh_different_seed_different_shape(built):
+    _, paths = built
+    stored = Heart.load(paths[1])
+    fresh = cohort.make_subject(0, 1, RES)
+    assert np.array_equal(stored.points, fresh.points) and np.array_equal(stored.tets, fresh.tets)
+    assert np.array_equal(stored.tm, fresh.tm) and np.array_equal(stored.rt, fresh.rt)
+    other = cohort.make_subject(1, 1, RES)
+    assert other.meta["parameters"] != fresh.meta["parameters"]
+    assert other.points.shape != fresh.points.shape or not np.allclose(other.points, fresh.points)
+
+
+def _lumped_volumes(h: Heart) -> np.ndarray:
+    v = np.abs(tet_signed_volumes(h.points, h.tets)) / 4.0
+    out = np.zeros(h.n_nodes)
+    for i in range(4):
+        np.add.at(out, h.tets[:, i], v)
+    return out
+
+
+@pytest.mark.slow
+def test_volumes_aha_and_pose_on_every_subject(built):
+    """Per subject: LV cavity 90-200 mL and within 3 % of the analytic truncated ellipsoid;
+    all 17 AHA segments non-empty; ring shares of the LV-region volume in the bands basal
+    0.30-0.50, mid 0.28-0.45, apical 0.15-0.32, apex cap < 0.04 (rings of equal ab-length on a
+    truncated ellipsoid: the basal ring is the widest); AHA anterior segments lie anterior and
+    superior to the inferior ones, lateral ones to the left of the septal ones (LPS frame)."""
+    _, paths = built
+    for p in paths:
+        h = Heart.load(p)
+        lv_ml = cohort.cavity_volume_ml(h, "lv")
+        assert 90.0 < lv_ml < 200.0
+        assert lv_ml == pytest.approx(h.meta["lv_cavity_ml_analytic"], rel=0.03)
+        assert 40.0 < cohort.cavity_volume_ml(h, "rv") < 250.0
+        counts = np.bincount(h.aha, minlength=18)
+        assert np.all(counts[1:] > 0), counts
+        nv = _lumped_volumes(h)
+        tot = nv[h.aha > 0].sum()
+
+        def share(segs, nv=nv, h=h, tot=tot):
+            return nv[np.isin(h.aha, segs)].sum() / tot
+
+        assert 0.30 < share(range(1, 7)) < 0.50
+        assert 0.28 < share(range(7, 13)) < 0.45
+        assert 0.15 < share(range(13, 17)) < 0.32
+        assert share([17]) < 0.04
+        x, y, z = h.points.T
+        ant, inf = np.isin(h.aha, [1, 7, 13]), np.isin(h.aha, [4, 10, 15])
+        lat, sep = np.isin(h.aha, [5, 6, 11, 12, 16]), np.isin(h.aha, [2, 3, 8, 9, 14])
+        assert y[ant].mean() < y[inf].mean() - 5.0  # anterior = -y
+        assert z[ant].mean() > z[inf].mean() + 20.0
+        assert x[lat].mean() > x[sep].mean() + 20.0  # lateral = patient left = +x
+        # the precordial electrodes lie in front of the heart
+        for k in ("V1", "V2", "V3", "V4"):
+            assert h.electrodes[k][1] < y.min()
+
+
+@pytest.mark.slow
+def test_cli_cohort(built, capsys):
+    from mitwin.cli import main
+
+    out, _ = built
+    assert main(["cohort", "--n", "2", "--seed", "0", "--out", str(out), "--resolution", str(RES)]) == 0
+    assert "2 subjects" in capsys.readouterr().out
