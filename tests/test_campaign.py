@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 
@@ -152,20 +151,21 @@ def test_other_settings_do_not_overwrite(cohort, reference):
         run_campaign(cohort, reference, n_workers=1, progress=False, settings=_settings(method="dijkstra"))
 
 
-def test_user_scenarios_file(cohort, tmp_path, monkeypatch):
+def test_user_scenarios_file(cohort, tmp_path):
     path = tmp_path / "mine.json"
     path.write_text(json.dumps({"basal_lateral": {"centre": [1.0, 0.8, 0.3], "radii": [3.0, 0.15, 0.1]}}))
-    # the coarse test meshes have fewer than 4096 nodes: a clear error with the defaults
-    with pytest.raises(ValueError, match="n_cloud"):
-        run_campaign(cohort, tmp_path / "mine.h5", subjects=1, n_workers=1, scenarios_file=path, progress=False)
-    assert not (tmp_path / "mine.h5").exists()
-    monkeypatch.setattr(campaign, "CampaignSettings", functools.partial(CampaignSettings, n_cloud=2048))
     out = run_campaign(cohort, tmp_path / "mine.h5", subjects=1, n_workers=1, scenarios_file=path, progress=False)
     header = validate_dataset(out)
     assert header.scenario_names == ("baseline", "basal_lateral")
     rec = read_subject(out, "subject_000")
-    assert rec.cloud.shape == (2048, 7) and rec.coarse.shape == (1024, 4) and rec.dense.shape == (4096, 4)
+    assert rec.cloud.shape == (4096, 7) and rec.coarse.shape == (1024, 4) and rec.dense.shape == (4096, 4)
     assert rec.qrs.shape == (2, 8, 512) and (rec.labels[1] == 2).any()
+    # the coarse test meshes have fewer than 4096 nodes: the cloud holds every node, then repeats
+    n = rec.n_nodes
+    assert n < 4096 and sorted(rec.cloud_index[:n]) == list(range(n))
+    position = np.empty(n, dtype=np.int64)
+    position[rec.cloud_index[:n]] = np.arange(n)
+    np.testing.assert_array_equal(rec.cloud[n:], rec.cloud[position[rec.cloud_index[n:]]])
 
 
 @pytest.mark.parametrize(
@@ -198,16 +198,14 @@ def test_scenario_table_volumes_on_a_reference(cohort):
     assert f"myocardium {tet_vol.sum() / 1000:.0f} mL" in table
 
 
-def test_command_line(cohort, tmp_path, monkeypatch, capsys):
+def test_command_line(cohort, tmp_path, capsys):
     from mitwin.cli import main
 
     assert main(["scenarios"]) == 0
     assert "lateral_transmural_slow_cv" in capsys.readouterr().out
-    # the coarse test meshes are too small for the default 4096-point clouds: a clear error
-    assert main(["simulate", "--cohort", str(cohort), "--out", str(tmp_path / "d.h5"), "--subjects", "1",
+    assert main(["simulate", "--cohort", str(cohort), "--out", str(tmp_path / "d.h5"), "--subjects", "5",
                  "--workers", "1"]) == 2
-    assert "n_cloud" in capsys.readouterr().err
-    monkeypatch.setattr(campaign, "CampaignSettings", functools.partial(CampaignSettings, n_cloud=1024))
+    assert "has 2 subjects" in capsys.readouterr().err
     assert main(["simulate", "--cohort", str(cohort), "--out", str(tmp_path / "d.h5"), "--subjects", "1",
                  "--workers", "1"]) == 0
     assert validate_dataset(tmp_path / "d.h5").n_scenarios == 18

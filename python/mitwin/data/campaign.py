@@ -97,6 +97,20 @@ def _parameters_json(meta: dict[str, Any], source: str) -> str:
     return json.dumps(keep, sort_keys=True, default=str)
 
 
+def _cloud(heart: Any, n: int, seed: int, point_cloud: Callable[..., Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The subject's point cloud: ``n`` nodes by farthest-point sampling. A mesh with fewer than
+    ``n`` nodes gives all of them (in sampling order) followed by nodes drawn again at random
+    (seeded), so that every cloud has ``n`` points."""
+    if heart.n_nodes >= n:
+        pc = point_cloud(heart, n=n, seed=seed)
+        return pc.features, pc.node_index
+    log.warning("%d nodes, fewer than the %d cloud points: the cloud repeats %d nodes (use a finer mesh)",
+                heart.n_nodes, n, n - heart.n_nodes)
+    pc = point_cloud(heart, n=heart.n_nodes, seed=seed)
+    extra = np.random.default_rng(seed).choice(heart.n_nodes, n - heart.n_nodes, replace=n > 2 * heart.n_nodes)
+    return np.concatenate([pc.features, pc.features[extra]]), np.concatenate([pc.node_index, pc.node_index[extra]])
+
+
 def simulate_subject(path: str | Path, index: int, settings: CampaignSettings) -> tuple[SubjectRecord, dict[str, float]]:
     """Simulate one subject: baseline + every scenario, the point cloud and the targets.
 
@@ -132,9 +146,6 @@ def simulate_subject(path: str | Path, index: int, settings: CampaignSettings) -
     sid = path.stem
     heart = Heart.load(path)
     seed = subject_seed(int(heart.meta.get("seed", 0)), index)
-    if heart.n_nodes < settings.n_cloud:
-        raise ValueError(f"n_cloud: {sid} has {heart.n_nodes} nodes, fewer than the {settings.n_cloud} cloud points "
-                         "to sample; use a finer cohort (smaller resolution_mm) or CampaignSettings(n_cloud=...)")
     lap("load")
     conduction = conduction_system(heart, dense=settings.dense_speed, sparse=settings.sparse_speed,
                                    purkinje_speed=settings.purkinje_speed)
@@ -169,15 +180,15 @@ def simulate_subject(path: str | Path, index: int, settings: CampaignSettings) -
         log.warning("%s: QRS longer than %d samples cut: %s", sid, settings.qrs_samples, ", ".join(cut))
     qrs_length = np.minimum(length, settings.qrs_samples).astype(np.int32)
     lap("qrs")
-    cloud = point_cloud(heart, n=settings.n_cloud, seed=seed)
+    cloud_features, cloud_index = _cloud(heart, settings.n_cloud, seed, point_cloud)
     coarse, dense = surface_targets(heart, n_coarse=settings.n_coarse, n_dense=settings.n_dense, seed=seed)
     lap("cloud")
     record = SubjectRecord(
         sid=sid, seed=seed, parameters_json=_parameters_json(dict(heart.meta), path.name),
         points=heart.points, coords=heart.coords, aha=heart.aha,
         electrodes=np.stack([np.asarray(heart.electrodes[e], dtype=np.float64) for e in ELECTRODES]),
-        cloud=cloud.features, cloud_index=cloud.node_index, coarse=coarse, dense=dense,
-        at=at, labels=labels, cloud_labels=labels[:, cloud.node_index], qrs=qrs, qrs_length=qrs_length,
+        cloud=cloud_features, cloud_index=cloud_index, coarse=coarse, dense=dense,
+        at=at, labels=labels, cloud_labels=labels[:, cloud_index], qrs=qrs, qrs_length=qrs_length,
         qrs_duration=duration,
     )
     return record, timings
