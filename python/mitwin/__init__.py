@@ -31,12 +31,16 @@ _EXPORTS: dict[str, str] = {
     "plot_ecg": "mitwin.ep.ecg_plot",
     "simulate": "mitwin.ep.forward",
     "Simulation": "mitwin.ep.forward",
+    "prepare": "mitwin.ep.forward",
+    # datasets
+    "run_campaign": "mitwin.data.campaign",
     # anatomy
     "Heart": "mitwin.anatomy.heart",
     "make_cohort": "mitwin.anatomy.cohort",
     # infarcts
     "Infarct": "mitwin.infarct",
     "SCENARIOS": "mitwin.infarct",
+    "load_scenarios": "mitwin.infarct",
     # errors
     "MitwinError": "mitwin.errors",
 }
