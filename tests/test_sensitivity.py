@@ -362,3 +362,23 @@ def test_describe_scenarios_from_a_list_and_bad_json():
     assert [s.extent for s in infos] == ["subendocardial", "transmural"]
     with pytest.raises(DatasetError, match="scenarios_json"):
         describe_scenarios(["a"], "{not json")
+
+
+@pytest.mark.slow
+def test_apical_sizes_with_the_forward_model(tmp_path):
+    """Real cohort mesh and forward model: r_ab = 0.4 is the paper's apical transmural scenario itself."""
+    from mitwin.anatomy.cohort import make_cohort
+    from mitwin.anatomy.heart import Heart
+    from mitwin.analysis.sensitivity import apical_size_experiment
+    from mitwin.ep.forward import simulate
+    from mitwin.infarct import SCENARIOS
+
+    paths = make_cohort(1, seed=3, out=tmp_path / "cohort", resolution_mm=5.0)
+    rows = apical_size_experiment(tmp_path / "cohort", ["subject_000"], (0.4, 0.05), n_threads=1)
+    assert [r["r_ab"] for r in rows] == [0.4, 0.05]
+    heart = Heart.load(paths[0])
+    base = simulate(heart, None).qrs.signals
+    apical = simulate(heart, SCENARIOS["apical_transmural"]).qrs.signals
+    expect = dtw(amplitude_normalised(base), amplitude_normalised(apical), band=32)
+    assert rows[0]["dtw_avg"] == pytest.approx(expect.mean(), rel=1e-9)
+    assert rows[0]["dtw_avg"] > rows[1]["dtw_avg"]
