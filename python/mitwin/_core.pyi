@@ -51,3 +51,17 @@ def synthesize_qrs(
     n_threads: int = 0,
 ) -> npt.NDArray[np.float64]: ...
 def value_range(x: npt.ArrayLike, n_threads: int = 0) -> tuple[float, float]: ...
+
+# --- DTW (cpp/core/dtw.hpp) -------------------------------------------------------------------
+def dtw_leads(
+    a: npt.ArrayLike, len_a: int, b: npt.ArrayLike, len_b: int, band: int = -1, cost: str = "squared",
+    normalize: bool = True, penalty: float = 0.0,
+) -> npt.NDArray[np.float64]: ...
+def dtw_all_pairs(
+    signals: npt.ArrayLike, lengths: npt.ArrayLike, band: int = -1, cost: str = "squared", normalize: bool = True,
+    penalty: float = 0.0, n_threads: int = 0,
+) -> npt.NDArray[np.float64]: ...
+def dtw_one_to_many(
+    reference: npt.ArrayLike, ref_length: int, signals: npt.ArrayLike, lengths: npt.ArrayLike, band: int = -1,
+    cost: str = "squared", normalize: bool = True, penalty: float = 0.0, n_threads: int = 0,
+) -> npt.NDArray[np.float64]: ...

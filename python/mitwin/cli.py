@@ -40,7 +40,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
     from .analysis.sensitivity import run_sensitivity
 
-    report = run_sensitivity(args.dataset, args.out, apical_sizes=args.apical_sizes, progress=True)
+    report = run_sensitivity(args.dataset, args.out, apical_sizes=args.apical_sizes, progress=True, cohort=args.cohort)
     print(f"report: {report}")
     return 0
 
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", type=Path)
     p.add_argument("--out", type=Path, default=Path("sensitivity"))
     p.add_argument("--apical-sizes", action="store_true", help="also run the shrinking apical MI experiment")
+    p.add_argument("--cohort", type=Path, default=None, help="cohort directory (for --apical-sizes)")
     p.set_defaults(func=_cmd_sensitivity)
 
     p = sub.add_parser("train", help="train the dual-branch VAE + inference model")
