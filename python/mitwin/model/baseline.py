@@ -4,7 +4,8 @@ Features: each normalised QRS (see :mod:`mitwin.data.torchdata`) average-pooled 
 lead (8 ms bins) -> 512 numbers; standardised, reduced by PCA (at most 40 components) and classified
 by multinomial logistic regression (scikit-learn). The predicted scenario's labels are then placed
 on the subject's cloud from its coordinates: by ``labeller(name, tm, ab, rt, tv)`` when given, else
-``mitwin.infarct.SCENARIOS[name].labels`` when that scenario is defined there, else by transferring
+``mitwin.infarct.SCENARIOS[name].labels`` when that scenario is defined there and reproduces the
+training labels of the scenario (the dataset may use other parameters), else by transferring
 the labels of the training subjects for that scenario through nearest neighbours in the
 coordinate space (tm, ab, cos/sin of rt, tv), which reproduces any coordinate-defined ellipsoid.
 """
@@ -66,6 +67,7 @@ class ScenarioBaseline:
     classifier: Pipeline | None = None
     scenarios: list[str] = field(default_factory=list)
     _trees: dict[str, tuple[cKDTree, np.ndarray]] = field(default_factory=dict)
+    _table: dict[str, Labeller] = field(default_factory=dict)
 
     def fit(self, qrs: np.ndarray, scenario: Sequence[str], coords: Sequence[np.ndarray] | None = None,
             labels: Sequence[np.ndarray] | None = None) -> ScenarioBaseline:
@@ -86,12 +88,19 @@ class ScenarioBaseline:
                                         LogisticRegression(C=1.0, max_iter=3000))
         self.classifier.fit(x, y)
         self._trees = {}
+        self._table = {}
         if coords is not None and labels is not None:
             for name in self.scenarios:
                 sel = [i for i, s in enumerate(y) if s == name]
                 pts = np.concatenate([_embed(coords[i]) for i in sel])
                 lab = np.concatenate([np.asarray(labels[i]) for i in sel])
                 self._trees[name] = (cKDTree(pts), lab)
+                # mitwin's scenario table is used only where it reproduces the training labels
+                table = default_labeller(name)
+                if table is not None:
+                    placed = np.concatenate([table(name, *np.asarray(coords[i], dtype=float).T) for i in sel])
+                    if np.mean(placed == lab) >= 0.999:
+                        self._table[name] = table
         return self
 
     def predict_scenario(self, qrs: np.ndarray) -> np.ndarray:
@@ -103,7 +112,9 @@ class ScenarioBaseline:
     def place(self, name: str, coords: np.ndarray, k: int = 5) -> np.ndarray:
         """Labels (P,) of scenario ``name`` on a cloud with coordinates (P, 4) [tm, ab, rt, tv]."""
         coords = np.asarray(coords, dtype=np.float64)
-        lab = self.labeller or default_labeller(name)
+        lab = self.labeller or self._table.get(name)
+        if lab is None and not self._trees:
+            lab = default_labeller(name)
         if lab is not None:
             return np.asarray(lab(name, *coords.T), dtype=np.int64)
         if name not in self._trees:
