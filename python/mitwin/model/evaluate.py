@@ -25,10 +25,11 @@ import torch
 from scipy.spatial import cKDTree
 from torch.utils.data import DataLoader
 
+from .._atomic import write_text_atomic
 from ..data.torchdata import InfarctDataset
 from .baseline import Labeller, ScenarioBaseline
 from .figures import cloud_views, dice_boxplot, export_cloud_ply, export_cloud_vtu
-from .metrics import METRICS, all_scores, summarise, table_csv, table_markdown, write_text_atomic
+from .metrics import METRICS, all_scores, summarise, table_csv, table_markdown
 from .train import load_run, make_dataset, predict_batch, to_device
 
 logger = logging.getLogger(__name__)

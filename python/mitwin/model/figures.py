@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from .._atomic import atomic_path
 
 #: Colours of healthy, BZ, scar.
 LABEL_COLOURS = np.array([[0.80, 0.80, 0.80], [1.00, 0.65, 0.00], [0.75, 0.05, 0.05]])
@@ -17,12 +17,9 @@ def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
@@ -89,15 +86,8 @@ def export_cloud_vtu(path: str | Path, xyz: np.ndarray, arrays: dict[str, np.nda
     xyz = np.asarray(xyz, dtype=np.float64)
     mesh = meshio.Mesh(xyz, [("vertex", np.arange(len(xyz), dtype=np.int64).reshape(-1, 1))],
                        point_data={k: np.asarray(v) for k, v in arrays.items()})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".vtu")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".vtu") as tmp:
         meshio.write(tmp, mesh, file_format="vtu")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
@@ -109,13 +99,6 @@ def export_cloud_ply(path: str | Path, xyz: np.ndarray, labels: np.ndarray) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     colours = (LABEL_COLOURS[np.asarray(labels)] * 255).astype(np.uint8)
     cloud = trimesh.PointCloud(np.asarray(xyz, dtype=np.float64), colors=colours)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".ply")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".ply") as tmp:
         cloud.export(tmp, file_type="ply")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
-import tempfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +18,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from .._atomic import atomic_path
 from ..anatomy.aha import SEGMENT_NAMES, aha_segments
 from ..data.torchdata import normalise_qrs, normalise_xyz, subsample_indices
 
@@ -197,15 +196,8 @@ def infer(run: str | Path, heart: str | Path, qrs: str | Path | np.ndarray, out:
     mesh = meshio.Mesh(node_xyz, [("tetra", np.asarray(h.tets, dtype=np.int64))],
                        point_data={"infarct_label": labels.astype(np.int32), "p_bz": prob[:, 1],
                                    "p_scar": prob[:, 2], "aha": segs.astype(np.int32)})
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".vtu")
-    os.close(fd)
-    try:
+    with atomic_path(out, suffix=".vtu") as tmp:
         meshio.write(tmp, mesh, file_format="vtu")
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     summary = f"{out}: {h.n_nodes} nodes\n" + summarise_segments(labels, segs)
     logger.info("%s", summary)
     return summary

@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,10 +21,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from .._atomic import atomic_path, write_text_atomic
 from ..data.torchdata import InfarctDataset, read_header, split_subjects
 from .dualvae import DualVAE, build_model
 from .losses import TERMS, InferenceLoss
-from .metrics import segmentation_scores, write_text_atomic
+from .metrics import segmentation_scores
 from .pointnet2 import SamplingPlan
 from .presets import Preset, get_preset
 
@@ -69,15 +68,8 @@ def batch_plan(batch: dict[str, torch.Tensor], n_levels: int) -> SamplingPlan:
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file in the same folder, then ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_run(run: str | Path, which: str = "best", device: str | torch.device | None = "cpu"
@@ -164,11 +156,9 @@ def plot_loss_curve(log: list[dict[str, float]], path: Path) -> Path:
     for ax in axes:
         ax.set_xlabel("epoch")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
