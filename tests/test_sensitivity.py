@@ -1,4 +1,4 @@
-"""End-to-end sensitivity analysis on a small synthetic dataset written in the brief's HDF5 layout."""
+"""End-to-end sensitivity analysis on a small synthetic dataset written in the documented HDF5 layout."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """AHA 17-segment model on the LV region, from Cobiveco-style coordinates.
 
-Conventions (DESIGN.md §3): the LV region is ``tv == 0`` plus the septal part of the RV side
+Conventions (as in the README): the LV region is ``tv == 0`` plus the septal part of the RV side
 (``tv == 1 and rt > 2/3``). Rings by ``ab``: apex cap ``ab <= 0.1`` (segment 17), apical
 ``0.1 < ab < 0.4`` (13-16), mid ``0.4 <= ab <= 0.7`` (7-12), basal ``ab > 0.7`` (1-6).
 Sectors by ``rt`` (periodic in [0, 1)): basal/mid anterior [1/2, 2/3), anteroseptal [2/3, 5/6),

@@ -1,7 +1,7 @@
 """Cobiveco-style ventricular coordinates (tm, ab, rt, tv) by Laplace-Dirichlet solves.
 
 Definitions follow Schuler et al. 2021 (Cobiveco, Med. Image Anal. 74:102247) as summarised
-in DESIGN.md §3; the routes taken here to compute them on an arbitrary labelled tet mesh:
+in the README (Conventions); the routes taken here to compute them on an arbitrary labelled tet mesh:
 
 * **tv** (transventricular): Laplace solution with LV endocardium 0 and RV endocardium 1,
   binarised at 0.5 (0 LV, 1 RV).

@@ -5,7 +5,7 @@ The file layout (point data of a VTU written by :meth:`Heart.save`):
 ==========  ===========  ==========================================================
 name        shape/dtype  meaning
 ==========  ===========  ==========================================================
-tm ab rt tv (N,) f8      Cobiveco-style coordinates (DESIGN.md §3)
+tm ab rt tv (N,) f8      Cobiveco-style coordinates (README, Conventions)
 fibre       (N, 3) f8    unit fibre direction
 sheet       (N, 3) f8    unit sheet direction (transmural)
 normal      (N, 3) f8    unit sheet-normal direction

@@ -56,7 +56,7 @@ PURKINJE_SPEED = 2.5
 
 #: Root-node sites: name -> (ventricle, ab, rt), on the endocardium (tm = 1) of that ventricle.
 #: After Cardone-Noot et al. (2016), placed in Cobiveco coordinates (rt: 0 posterior RV
-#: junction, 2/3 anterior junction, septum 2/3..1; the LV sectors of DESIGN.md section 3).
+#: junction, 2/3 anterior junction, septum 2/3..1; the LV sectors of mitwin.anatomy.aha).
 ROOT_SITES: dict[str, tuple[str, float, float]] = {
     "lv_mid_septum": ("lv", 0.50, 0.83),  # middle of the septum (AHA 8/9 border)
     "lv_basal_anterior_paraseptal": ("lv", 0.75, 0.62),  # anterior wall next to the anterior junction

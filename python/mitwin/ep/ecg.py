@@ -24,7 +24,7 @@ Conventions
 * Sign: a depolarisation front travelling towards an electrode gives a positive potential there. A plane
   front of area A with a jump ``amplitude`` seen from a distance r along its direction of travel gives
   ``K * amplitude * A / r**2`` (a dipole of strength ``K * amplitude * A``).
-* Leads (DESIGN.md section 3): I = LA - RA, II = LL - RA, Vi = phi(Vi) - WCT, WCT = (RA + LA + LL) / 3.
+* Leads (the README's Conventions): I = LA - RA, II = LL - RA, Vi = phi(Vi) - WCT, WCT = (RA + LA + LL) / 3.
 * Time: sample i is at ``t = i * dt`` ms, t = 0 the earliest possible activation (AT must be >= 0); the
   signal runs to the end of activation plus ``margin`` ms (default 10 ms, which lets the default upstroke
   reach 99.995 % of its plateau and the signal return to zero).

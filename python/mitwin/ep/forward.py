@@ -6,7 +6,7 @@ activation solver and the lead field; the returned :class:`Forward` then simulat
 of infarcts, one at a time or as a batch that the C++ solver runs in parallel. :func:`simulate`
 is the one-call form.
 
-Healthy speeds (DESIGN.md section 6, paper Sec. IV-A.1): 0.65 m/s along the fibres, 0.48 along
+Healthy speeds (paper Sec. IV-A.1): 0.65 m/s along the fibres, 0.48 along
 the sheets, 0.51 along the sheet normals. In scar and border zone every speed, the fast
 endocardial layer's included, is scaled by the infarct's speed factors.
 """
