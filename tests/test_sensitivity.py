@@ -226,105 +226,6 @@ def test_bad_dataset_raises(tmp_path):
         run_sensitivity(p, tmp_path / "o", progress=False)
 
 
-# --------------------------------------------------------------------------- apical-size experiment
-def _install_contract_modules(monkeypatch, calls: list):
-    """Minimal modules with the documented contracts of Heart, load_cohort, Infarct/SCENARIOS and
-    simulate, so that the experiment's plumbing is tested before the real forward model exists.
-    The QRS of an infarct of apicobasal radius r is the baseline with its R wave reduced by r."""
-    import sys
-    import types
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True)
-    class Infarct:
-        centre: tuple
-        radii: tuple
-        bz_radii: tuple
-        scar_factor: float = 0.1
-        bz_factor: float = 0.5
-        name: str = ""
-
-    scen = {
-        "apical_subendocardial": Infarct((1.0, 0.0, 0.5), (0.5, 0.4, 1.0), (0.7, 0.5, 1.0),
-                                         name="apical_subendocardial"),
-        "apical_transmural": Infarct((1.0, 0.0, 0.5), (3.0, 0.4, 1.0), (3.2, 0.5, 1.0), name="apical_transmural"),
-    }
-
-    class Heart:
-        def __init__(self, path):
-            self.path = path
-
-        @classmethod
-        def load(cls, path):
-            return cls(path)
-
-    class ECG:
-        def __init__(self, signals):
-            self.signals = signals
-            self.t = np.arange(signals.shape[1], dtype=np.float64)
-            self.leads = LEADS
-
-    class Simulation:
-        def __init__(self, qrs):
-            self.qrs = qrs
-
-    def simulate(heart, infarct=None, **kwargs):
-        calls.append((heart.path, infarct))
-        t = np.arange(100 if infarct is None else 100 + int(20 * infarct.radii[1]), dtype=np.float64)
-        r = 0.0 if infarct is None else infarct.radii[1]
-        r_wave = np.exp(-0.5 * ((t - 50) / 8) ** 2)
-        s_wave = np.exp(-0.5 * ((t - 75) / 6) ** 2)
-        sig = np.stack([(1.0 - r) * (k + 1) * r_wave - 0.3 * s_wave for k in range(8)])
-        return Simulation(ECG(sig * 3.0))
-
-    def load_cohort(out):
-        return sorted(Path(out).glob("subject_*.vtu"))
-
-    for name, attrs in {
-        "mitwin.anatomy.heart": {"Heart": Heart},
-        "mitwin.anatomy.cohort": {"load_cohort": load_cohort},
-        "mitwin.infarct": {"Infarct": Infarct, "SCENARIOS": scen},
-        "mitwin.ep.forward": {"simulate": simulate, "Simulation": Simulation},
-    }.items():
-        mod = types.ModuleType(name)
-        for k, v in attrs.items():
-            setattr(mod, k, v)
-        monkeypatch.setitem(sys.modules, name, mod)
-    return simulate
-
-
-@pytest.mark.slow
-def test_apical_sizes_against_contracts(monkeypatch, tmp_path):
-    calls: list = []
-    simulate = _install_contract_modules(monkeypatch, calls)
-    cohort = tmp_path / "cohort"
-    cohort.mkdir()
-    for i in range(2):
-        (cohort / f"subject_{i:03d}.vtu").write_text("")
-    data = write_dataset(tmp_path / "d.h5", n_subjects=2, locations=("apical",))
-    radii = (0.4, 0.2, 0.05)
-    report = run_sensitivity(data, tmp_path / "out", apical_sizes=True, progress=False, cohort=cohort,
-                             apical_radii=radii)
-    out = report.parent
-    assert (out / "fig11a_apical_sizes.png").is_file()
-    assert "Shrinking apical MI" in report.read_text()
-    rows = _read(out / "apical_sizes.csv")
-    assert [float(r["r_ab"]) for r in rows] == [*radii, *radii]
-    # The transmural apical infarct was shrunk, the border-zone margin (0.1) kept.
-    infs = [inf for _, inf in calls if inf is not None]
-    assert [inf.radii for inf in infs[:3]] == [(3.0, r, 1.0) for r in radii]
-    assert [inf.bz_radii[1] for inf in infs[:3]] == pytest.approx([r + 0.1 for r in radii])
-    # The numbers equal DTW computed here from the same signals, normalised by the baseline peak.
-    heart = type("H", (), {"path": cohort / "subject_001.vtu"})()
-    base = simulate(heart, None).qrs.signals
-    small = simulate(heart, infs[2]).qrs.signals
-    expect = dtw(amplitude_normalised(base), amplitude_normalised(small), band=32)
-    row = next(r for r in rows if r["subject"] == "subject_001" and float(r["r_ab"]) == 0.05)
-    assert float(row["dtw_avg"]) == pytest.approx(expect.mean(), rel=1e-5)
-    avg = [float(r["dtw_avg"]) for r in rows if r["subject"] == "subject_000"]
-    assert avg[0] > avg[1] > avg[2]  # a smaller infarct changes the QRS less
-
-
 def test_describe_scenarios_from_names_only():
     infos = describe_scenarios(["septal_transmu", "septal_subendo", "lateral_small_subendo",
                                 "lateral_large_transmu_slow"])
@@ -364,6 +265,7 @@ def test_describe_scenarios_from_a_list_and_bad_json():
         describe_scenarios(["a"], "{not json")
 
 
+# --------------------------------------------------------------------------- apical-size experiment
 @pytest.mark.slow
 def test_apical_sizes_with_the_forward_model(tmp_path):
     """Real cohort mesh and forward model: r_ab = 0.4 is the paper's apical transmural scenario itself."""
