@@ -516,8 +516,13 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
     for (std::size_t p = 0; p < bucket.size(); ++p) {
       const std::int32_t u = bucket[p];
       if (!queued[u]) continue;
-      queued[u] = 0;
       const double tu = t[u];
+      if (tu * q.inv_width >= static_cast<double>(q.cur + 1)) {
+        // a value beyond the circular window (a late start time) waits for its own cycle
+        q.push(u, tu);
+        continue;
+      }
+      queued[u] = 0;
       if (!eikonal) {
         for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
           const std::int32_t v = adj[k].node;
@@ -564,29 +569,36 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         const std::int32_t* tv = td.node;
         const double L[6] = {td.len2[0], td.len2[1], td.len2[2], td.len2[3], td.len2[4], td.len2[5]};
         const float* h = td.height;
-        double tt[4] = {t[tv[0]], t[tv[1]], t[tv[2]], t[tv[3]]};
+        // Only settled values (finite and not waiting in the queue) enter a face update: a
+        // queued node updates the tet itself when it is processed, with its final value.
+        double tt[4], ts[4];
+        for (int k = 0; k < 4; ++k) {
+          tt[k] = t[tv[k]];
+          ts[k] = queued[tv[k]] ? kInf : tt[k];
+        }
         for (int k = 0; k < 4; ++k) {
           const std::int32_t x = tv[k];
           if (x == u) continue;
           const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
           const double sx = slow[x];
-          const double lo = std::min({tt[a], tt[b], tt[c]});
+          const double lo = std::min({ts[a], ts[b], ts[c]});
           if (lo + sx * h[k] >= tt[k] - kTol) continue;
-          const bool ka = tt[a] < kInf, kb = tt[b] < kInf, kc = tt[c] < kInf;
+          const bool ka = ts[a] < kInf, kb = ts[b] < kInf, kc = ts[c] < kInf;
           double cand;
           if (ka && kb && kc) {
-            cand = solve_face(tt[a], tt[b], tt[c], L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]],
+            cand = solve_face(ts[a], ts[b], ts[c], L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]],
                               L[kPair[b][k]], L[kPair[c][k]], sx);
           } else if (ka + kb + kc == 2) {
             const int i = ka ? a : b;
             const int j = kc ? c : b;
-            cand = solve_edge(tt[i], tt[j], L[kPair[i][j]], L[kPair[i][k]], L[kPair[j][k]], sx);
+            cand = solve_edge(ts[i], ts[j], L[kPair[i][j]], L[kPair[i][k]], L[kPair[j][k]], sx);
           } else {
             const int i = ka ? a : (kb ? b : c);
-            cand = tt[i] + sx * std::sqrt(L[kPair[i][k]]);
+            cand = ts[i] + sx * std::sqrt(L[kPair[i][k]]);
           }
           if (cand < tt[k] - kTol) {
             tt[k] = cand;
+            ts[k] = kInf;  // queued now
             t[x] = cand;
             own_source(x, cand);
             queued[x] = 1;
