@@ -242,7 +242,8 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
     const double ray = kRayEdges * len[len.size() / 2];
     ray_length2_ = ray * ray;
     const std::size_t m = static_cast<std::size_t>(graph_.n_tets);
-    tet_data_.resize(m);
+    tet_nodes_.resize(m);
+    tet_len_.resize(m);
     for (std::size_t t = 0; t < m; ++t) {
       const std::int32_t* tv = &graph_.tets[4 * t];
       const double* fr[4];
@@ -259,11 +260,11 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
       }
       for (int k = 0; k < 4; ++k) {
         const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
-        tet_data_[t].height[k] = static_cast<float>(
+        tet_nodes_[t].height[k] = static_cast<float>(
             face_height(L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]], L[kPair[b][k]], L[kPair[c][k]]));
-        tet_data_[t].node[k] = tv[k];
+        tet_nodes_[t].node[k] = tv[k];
       }
-      for (int e = 0; e < 6; ++e) tet_data_[t].len2[e] = static_cast<float>(L[e]);
+      for (int e = 0; e < 6; ++e) tet_len_[t].len2[e] = static_cast<float>(L[e]);
     }
     // fast-layer triangles: tet faces with all three nodes on the layer, each once
     std::vector<std::array<std::int32_t, 3>> tris;
@@ -565,40 +566,42 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
       // Eikonal: update the other three nodes of every tet of u from their opposite faces
       for (std::int32_t pt = graph_.tet_ptr[static_cast<std::size_t>(u)]; pt < graph_.tet_ptr[static_cast<std::size_t>(u) + 1]; ++pt) {
         const std::size_t tet = static_cast<std::size_t>(graph_.node_tets[static_cast<std::size_t>(pt)]);
-        const TetData& td = tet_data_[tet];
-        const std::int32_t* tv = td.node;
-        const double L[6] = {td.len2[0], td.len2[1], td.len2[2], td.len2[3], td.len2[4], td.len2[5]};
-        const float* h = td.height;
-        // Only settled values (finite and not waiting in the queue) enter a face update: a
-        // queued node updates the tet itself when it is processed, with its final value.
-        double tt[4], ts[4];
-        for (int k = 0; k < 4; ++k) {
-          tt[k] = t[tv[k]];
-          ts[k] = queued[tv[k]] ? kInf : tt[k];
-        }
+        const TetNodes& tn = tet_nodes_[tet];
+        const std::int32_t* tv = tn.node;
+        const float* h = tn.height;
+        // Only settled values (finite and not waiting in the queue) enter a face update, and a
+        // face with a queued node is left to that node: it updates the tet when it is processed.
+        int tq[4];
+        for (int k = 0; k < 4; ++k) tq[k] = queued[tv[k]];
+        // two queued nodes: every face opposite another node holds one of them
+        if (tq[0] + tq[1] + tq[2] + tq[3] >= 2) continue;
+        double tt[4] = {t[tv[0]], t[tv[1]], t[tv[2]], t[tv[3]]};
+        const float* L = nullptr;  // read only when a local solve runs
         for (int k = 0; k < 4; ++k) {
           const std::int32_t x = tv[k];
           if (x == u) continue;
           const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
+          if (tq[a] | tq[b] | tq[c]) continue;
           const double sx = slow[x];
-          const double lo = std::min({ts[a], ts[b], ts[c]});
+          const double lo = std::min({tt[a], tt[b], tt[c]});
           if (lo + sx * h[k] >= tt[k] - kTol) continue;
-          const bool ka = ts[a] < kInf, kb = ts[b] < kInf, kc = ts[c] < kInf;
+          if (L == nullptr) L = tet_len_[tet].len2;
+          const bool ka = tt[a] < kInf, kb = tt[b] < kInf, kc = tt[c] < kInf;
           double cand;
           if (ka && kb && kc) {
-            cand = solve_face(ts[a], ts[b], ts[c], L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]],
+            cand = solve_face(tt[a], tt[b], tt[c], L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]],
                               L[kPair[b][k]], L[kPair[c][k]], sx);
           } else if (ka + kb + kc == 2) {
             const int i = ka ? a : b;
             const int j = kc ? c : b;
-            cand = solve_edge(ts[i], ts[j], L[kPair[i][j]], L[kPair[i][k]], L[kPair[j][k]], sx);
+            cand = solve_edge(tt[i], tt[j], L[kPair[i][j]], L[kPair[i][k]], L[kPair[j][k]], sx);
           } else {
             const int i = ka ? a : (kb ? b : c);
-            cand = ts[i] + sx * std::sqrt(L[kPair[i][k]]);
+            cand = tt[i] + sx * std::sqrt(static_cast<double>(L[kPair[i][k]]));
           }
           if (cand < tt[k] - kTol) {
             tt[k] = cand;
-            ts[k] = kInf;  // queued now
+            tq[k] = 1;  // queued now
             t[x] = cand;
             own_source(x, cand);
             queued[x] = 1;

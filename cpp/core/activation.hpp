@@ -110,14 +110,18 @@ class ActivationSolver {
   double ray_length2_ = 0.0;        // squared length (mm^2) up to which a virtual source is followed
   std::vector<double> metric_;      // (n, 9): rows f / vf, s / vs, n / vn: |metric_ d| = travel time of d
   // Eikonal data
-  // One cache line per tet: its nodes, the squared metric lengths of its 6 edges (pairs 01 02 03
-  // 12 13 23) and the metric distance of each vertex to the opposite face.
-  struct alignas(64) TetData {
+  // Per tet, in two arrays: what decides whether a tet needs work (its nodes and the metric
+  // distance of each vertex to the opposite face, half a cache line), and what the local solver
+  // reads only when it runs (the squared metric lengths of the 6 edges, pairs 01 02 03 12 13 23).
+  struct alignas(32) TetNodes {
     std::int32_t node[4];
-    float len2[6];
     float height[4];
   };
-  std::vector<TetData> tet_data_;
+  struct TetLengths {
+    float len2[6];
+  };
+  std::vector<TetNodes> tet_nodes_;
+  std::vector<TetLengths> tet_len_;
   std::vector<std::int32_t> tri_nodes_;  // (n_tri, 3) fast-layer triangles
   std::vector<double> tri_len2_;    // (n_tri, 3): squared isotropic travel times of edges 01, 02, 12
   std::vector<std::int32_t> tri_ptr_, node_tris_;
