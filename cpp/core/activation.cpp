@@ -242,8 +242,8 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
     const double ray = kRayEdges * len[len.size() / 2];
     ray_length2_ = ray * ray;
     const std::size_t m = static_cast<std::size_t>(graph_.n_tets);
-    tet_nodes_.resize(m);
-    tet_len_.resize(m);
+    if (m >= (std::size_t{1} << 30)) throw std::invalid_argument("tets: the Eikonal solver takes fewer than 2^30 tets");
+    tet_geom_.resize(m);
     for (std::size_t t = 0; t < m; ++t) {
       const std::int32_t* tv = &graph_.tets[4 * t];
       const double* fr[4];
@@ -260,11 +260,22 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
       }
       for (int k = 0; k < 4; ++k) {
         const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
-        tet_nodes_[t].height[k] = static_cast<float>(
+        tet_geom_[t].height[k] = static_cast<float>(
             face_height(L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]], L[kPair[b][k]], L[kPair[c][k]]));
-        tet_nodes_[t].node[k] = tv[k];
       }
-      for (int e = 0; e < 6; ++e) tet_len_[t].len2[e] = static_cast<float>(L[e]);
+      for (int e = 0; e < 6; ++e) tet_geom_[t].len2[e] = static_cast<float>(L[e]);
+    }
+    incidence_.resize(graph_.node_tets.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::int32_t pt = graph_.tet_ptr[i]; pt < graph_.tet_ptr[i + 1]; ++pt) {
+        const std::size_t t = static_cast<std::size_t>(graph_.node_tets[static_cast<std::size_t>(pt)]);
+        const std::int32_t* tv = &graph_.tets[4 * t];
+        int ui = 0;
+        while (tv[ui] != static_cast<std::int32_t>(i)) ++ui;
+        Incidence& in = incidence_[static_cast<std::size_t>(pt)];
+        in.tet_local = static_cast<std::uint32_t>(4 * t + static_cast<std::size_t>(ui));
+        for (int c = 0; c < 3; ++c) in.other[c] = tv[kFace[ui][c]];
+      }
     }
     // fast-layer triangles: tet faces with all three nodes on the layer, each once
     std::vector<std::array<std::int32_t, 3>> tris;
@@ -469,6 +480,8 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   }
   if (method_ == ActivationMethod::kEikonal) {
     ws.stamp.assign(n, 0);
+    ws.medium.resize(n);
+    for (std::size_t i = 0; i < n; ++i) ws.medium[i] = layer_[i] ? -1.0 : ws.slow[i];
     ws.src.assign(points_.begin(), points_.end());
     ws.tsrc.assign(ws.t.begin(), ws.t.end());
     exact_init(roots, root_times, n_roots, ws);
@@ -502,6 +515,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   const bool eikonal = method_ == ActivationMethod::kEikonal;
   double* src = ws.src.data();
   double* tsrc = ws.tsrc.data();
+  const double* medium = ws.medium.data();
   const double* pts = points_.data();
   // a value found by a local solve becomes a point source of its own
   auto own_source = [src, tsrc, pts](std::int32_t x, double tx) {
@@ -541,17 +555,18 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         // medium (same speed factor, off the layer), timed with the larger of the two nodal metrics
         const double* su = &src[3 * static_cast<std::size_t>(u)];
         const double tsu = tsrc[u];
+        const double slow_u = slow[u];
         const double* gu = &metric_[9 * static_cast<std::size_t>(u)];
         for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
           const std::int32_t v = adj[k].node;
-          if (layer_[static_cast<std::size_t>(v)] || slow[v] != slow[u]) continue;
+          if (medium[v] != slow_u) continue;
           const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(v)], su);
           if (d.x * d.x + d.y * d.y + d.z * d.z > ray_length2_) continue;
           const double* gv = &metric_[9 * static_cast<std::size_t>(v)];
           const double a0 = dot(d, gu), a1 = dot(d, gu + 3), a2 = dot(d, gu + 6);
           const double b0 = dot(d, gv), b1 = dot(d, gv + 3), b2 = dot(d, gv + 6);
           const double l2 = std::max(a0 * a0 + a1 * a1 + a2 * a2, b0 * b0 + b1 * b1 + b2 * b2);
-          const double c = tsu + slow[v] * std::sqrt(l2);
+          const double c = tsu + slow_u * std::sqrt(l2);
           if (c < t[v] - kTol) {
             t[v] = c;
             src[3 * static_cast<std::size_t>(v)] = su[0];
@@ -565,27 +580,32 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
       }
       // Eikonal: update the other three nodes of every tet of u from their opposite faces
       for (std::int32_t pt = graph_.tet_ptr[static_cast<std::size_t>(u)]; pt < graph_.tet_ptr[static_cast<std::size_t>(u) + 1]; ++pt) {
-        const std::size_t tet = static_cast<std::size_t>(graph_.node_tets[static_cast<std::size_t>(pt)]);
-        const TetNodes& tn = tet_nodes_[tet];
-        const std::int32_t* tv = tn.node;
-        const float* h = tn.height;
+        const Incidence& in = incidence_[static_cast<std::size_t>(pt)];
         // Only settled values (finite and not waiting in the queue) enter a face update, and a
         // face with a queued node is left to that node: it updates the tet when it is processed.
+        // Two queued nodes: every face opposite another node holds one of them.
+        const int q0 = queued[in.other[0]], q1 = queued[in.other[1]], q2 = queued[in.other[2]];
+        if (q0 + q1 + q2 >= 2) continue;
+        const std::size_t tet = in.tet_local >> 2;
+        const int ui = static_cast<int>(in.tet_local & 3u);
+        std::int32_t tv[4];
         int tq[4];
-        for (int k = 0; k < 4; ++k) tq[k] = queued[tv[k]];
-        // two queued nodes: every face opposite another node holds one of them
-        if (tq[0] + tq[1] + tq[2] + tq[3] >= 2) continue;
+        tv[ui] = u;
+        tq[ui] = 0;
+        tv[kFace[ui][0]] = in.other[0], tv[kFace[ui][1]] = in.other[1], tv[kFace[ui][2]] = in.other[2];
+        tq[kFace[ui][0]] = q0, tq[kFace[ui][1]] = q1, tq[kFace[ui][2]] = q2;
         double tt[4] = {t[tv[0]], t[tv[1]], t[tv[2]], t[tv[3]]};
-        const float* L = nullptr;  // read only when a local solve runs
+        const TetGeometry* geom = nullptr;  // read only when a local solve may run
         for (int k = 0; k < 4; ++k) {
           const std::int32_t x = tv[k];
-          if (x == u) continue;
+          if (k == ui) continue;
           const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
           if (tq[a] | tq[b] | tq[c]) continue;
+          if (geom == nullptr) geom = &tet_geom_[tet];
+          const float* L = geom->len2;
           const double sx = slow[x];
           const double lo = std::min({tt[a], tt[b], tt[c]});
-          if (lo + sx * h[k] >= tt[k] - kTol) continue;
-          if (L == nullptr) L = tet_len_[tet].len2;
+          if (lo + sx * geom->height[k] >= tt[k] - kTol) continue;
           const bool ka = tt[a] < kInf, kb = tt[b] < kInf, kc = tt[c] < kInf;
           double cand;
           if (ka && kb && kc) {

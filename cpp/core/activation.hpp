@@ -53,6 +53,7 @@ struct ActivationWorkspace {
   std::vector<double> src;   // (n, 3) virtual source of each node's value (Eikonal)
   std::vector<double> tsrc;  // (n,) time at that source
   std::vector<std::int32_t> ring;
+  std::vector<double> medium;  // (n,) slowness off the fast layer, -1 on it (Eikonal)
 };
 
 class ActivationSolver {
@@ -110,18 +111,21 @@ class ActivationSolver {
   double ray_length2_ = 0.0;        // squared length (mm^2) up to which a virtual source is followed
   std::vector<double> metric_;      // (n, 9): rows f / vf, s / vs, n / vn: |metric_ d| = travel time of d
   // Eikonal data
-  // Per tet, in two arrays: what decides whether a tet needs work (its nodes and the metric
-  // distance of each vertex to the opposite face, half a cache line), and what the local solver
-  // reads only when it runs (the squared metric lengths of the 6 edges, pairs 01 02 03 12 13 23).
-  struct alignas(32) TetNodes {
-    std::int32_t node[4];
+  // Per node, its tets in the order of graph().node_tets, each with the node's local index and
+  // the tet's other three nodes (in tet order): what decides whether a tet needs work, read
+  // sequentially when the node is processed. The local solver's data per tet (squared metric
+  // lengths of the 6 edges, pairs 01 02 03 12 13 23, and the metric distance of each vertex to
+  // the opposite face) is read only when a local solve may run.
+  struct Incidence {
+    std::uint32_t tet_local;  // 4 * tet + local index of the node
+    std::int32_t other[3];
+  };
+  struct TetGeometry {
+    float len2[6];
     float height[4];
   };
-  struct TetLengths {
-    float len2[6];
-  };
-  std::vector<TetNodes> tet_nodes_;
-  std::vector<TetLengths> tet_len_;
+  std::vector<Incidence> incidence_;
+  std::vector<TetGeometry> tet_geom_;
   std::vector<std::int32_t> tri_nodes_;  // (n_tri, 3) fast-layer triangles
   std::vector<double> tri_len2_;    // (n_tri, 3): squared isotropic travel times of edges 01, 02, 12
   std::vector<std::int32_t> tri_ptr_, node_tris_;
