@@ -81,18 +81,23 @@ inline double metric_len2(const double* frame, const Vec3& d, const std::array<d
 
 // Travel time to x from the segment a-b with known times ta, tb, linear in between.
 // Squared metric lengths lab = |b-a|^2, lax = |x-a|^2, lbx = |x-b|^2 (healthy metric);
-// s scales the metric (slowness of x).
-inline double solve_edge(double ta, double tb, double lab, double lax, double lbx, double s) {
+// s scales the metric (slowness of x), inv_s = 1 / s.
+inline double solve_edge(double ta, double tb, double lab, double lax, double lbx, double s, double inv_s) {
   double best = std::min(ta + s * std::sqrt(lax), tb + s * std::sqrt(lbx));
-  const double d = (tb - ta) / s;
+  const double d = (tb - ta) * inv_s;
   if (d * d < lab) {
+    const double il = 1.0 / lab;
     const double er = 0.5 * (lab + lax - lbx);
-    const double c0 = std::max(lax - er * er / lab, 0.0);
-    const double n = std::sqrt(c0 / (1.0 - d * d / lab));
-    const double mu = (er - n * d) / lab;
+    const double c0 = std::max(lax - er * er * il, 0.0);
+    const double n = std::sqrt(c0 / (1.0 - d * d * il));
+    const double mu = (er - n * d) * il;
     if (mu > 0.0 && mu < 1.0) best = std::min(best, ta + s * (d * mu + n));
   }
   return best;
+}
+
+inline double solve_edge(double ta, double tb, double lab, double lax, double lbx, double s) {
+  return solve_edge(ta, tb, lab, lax, lbx, s, 1.0 / s);
 }
 
 // Travel time to x from the triangle a-b-c with known times, linear in between (the
@@ -102,12 +107,14 @@ inline double solve_face(double ta, double tb, double tc, double lab, double lac
                          double lbx, double lcx, double s) {
   const double a11 = lab, a22 = lac, a12 = 0.5 * (lab + lac - lbc);
   const double det = a11 * a22 - a12 * a12;
+  const double inv_s = 1.0 / s;
   // edges to search when the minimiser is outside: those whose constraint it violates (for a
   // convex objective the constrained minimum lies on one of them)
   bool on_ab = true, on_ac = true, on_bc = true;
   if (det > 1e-14 * a11 * a22) {
-    const double i11 = a22 / det, i22 = a11 / det, i12 = -a12 / det;
-    const double d1 = (tb - ta) / s, d2 = (tc - ta) / s;
+    const double id = 1.0 / det;
+    const double i11 = a22 * id, i22 = a11 * id, i12 = -a12 * id;
+    const double d1 = (tb - ta) * inv_s, d2 = (tc - ta) * inv_s;
     const double p1 = i11 * d1 + i12 * d2, p2 = i12 * d1 + i22 * d2;
     const double sq = d1 * p1 + d2 * p2;
     if (sq < 1.0) {
@@ -123,9 +130,9 @@ inline double solve_face(double ta, double tb, double tc, double lab, double lac
     }
   }
   double best = kInf;
-  if (on_ab) best = std::min(best, solve_edge(ta, tb, lab, lax, lbx, s));
-  if (on_ac) best = std::min(best, solve_edge(ta, tc, lac, lax, lcx, s));
-  if (on_bc) best = std::min(best, solve_edge(tb, tc, lbc, lbx, lcx, s));
+  if (on_ab) best = std::min(best, solve_edge(ta, tb, lab, lax, lbx, s, inv_s));
+  if (on_ac) best = std::min(best, solve_edge(ta, tc, lac, lax, lcx, s, inv_s));
+  if (on_bc) best = std::min(best, solve_edge(tb, tc, lbc, lbx, lcx, s, inv_s));
   return best;
 }
 
