@@ -566,7 +566,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         const double* gu = &metric_[9 * static_cast<std::size_t>(u)];
         for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
           const std::int32_t v = adj[k].node;
-          if (medium[v] != slow_u) continue;
+          if (medium[v] != slow_u || (!queued[v] && t[v] < kInf)) continue;  // other medium, or settled
           const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(v)], su);
           if (d.x * d.x + d.y * d.y + d.z * d.z > ray_length2_) continue;
           const double* gv = &metric_[9 * static_cast<std::size_t>(v)];
