@@ -8,13 +8,16 @@
 //  * Eikonal: the anisotropic Eikonal equation sqrt(grad t^T V^2 grad t) = 1 with the
 //    tetrahedral local solver: a node is updated from the opposite face of each of its tets
 //    (3, 2 or 1 known nodes), in the metric M = F diag(1/v^2) F^T of the tet (frame from its
-//    four nodes). Fast-layer triangles and edges update isotropically at the endocardial
-//    speed. Nodes within two edges of a root are initialised exactly, t0 + sqrt(d^T M d).
+//    four nodes). Known means settled (processed and not re-queued since); a face with a node
+//    still in the queue is left to that node, which updates the tet when it is processed.
+//    Fast-layer triangles and edges update isotropically at the endocardial speed. Nodes
+//    within two edges of a root are initialised exactly, t0 + sqrt(d^T M d).
 //    Each value also remembers its (virtual) source point: in a homogeneous stretch (same
-//    speed factor, off the layer) a neighbour may take the straight-ray time from that source,
-//    timed with the larger of the two nodal metrics, for up to ten median edge lengths. This
-//    removes the first-order error that linear interpolation accumulates around a point
-//    source; past the ray limit (curved, non-convex walls) the tetrahedral solution restarts it.
+//    speed factor, off the layer) a neighbour not yet settled may take the straight-ray time
+//    from that source, timed with the larger of the two nodal metrics, for up to ten median
+//    edge lengths. This removes the first-order error that linear interpolation accumulates
+//    around a point source; past the ray limit (curved, non-convex walls) the tetrahedral
+//    solution restarts it.
 //
 // Speed factors are per node in (0, 1]. Reaching node x costs 1 / factor(x) times the
 // healthy cost (the factor of the node being reached scales the local metric), so a layer
@@ -23,7 +26,8 @@
 // The queue is a circular bucket queue whose bucket width is the smallest edge cost: for
 // Dijkstra every node in the current bucket is final, so each node is processed once; for the
 // Eikonal solve values may still decrease and a node is re-queued (label correcting), which
-// keeps the result exact for any processing order.
+// keeps the result exact for any processing order. A value beyond the circular window (a late
+// start time) is re-queued for its own cycle rather than processed early.
 //
 // Units: mm, m/s (= mm/ms), ms. The solver object is immutable after construction and safe to
 // call from several threads, each with its own Workspace.
