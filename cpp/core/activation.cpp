@@ -596,18 +596,18 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         const std::size_t tet = in.tet_local >> 2;
         const int ui = static_cast<int>(in.tet_local & 3u);
         std::int32_t tv[4];
-        int tq[4];
         tv[ui] = u;
-        tq[ui] = 0;
         tv[kFace[ui][0]] = in.other[0], tv[kFace[ui][1]] = in.other[1], tv[kFace[ui][2]] = in.other[2];
-        tq[kFace[ui][0]] = q0, tq[kFace[ui][1]] = q1, tq[kFace[ui][2]] = q2;
+        // One queued node: the only node whose opposite face is settled. None: every other node,
+        // until the first improvement queues one (then every remaining face holds it).
+        const int only = q0 ? kFace[ui][0] : (q1 ? kFace[ui][1] : (q2 ? kFace[ui][2] : -1));
+        const int k_begin = only >= 0 ? only : 0, k_end = only >= 0 ? only + 1 : 4;
         double tt[4] = {t[tv[0]], t[tv[1]], t[tv[2]], t[tv[3]]};
         const TetGeometry* geom = nullptr;  // read only when a local solve may run
-        for (int k = 0; k < 4; ++k) {
+        for (int k = k_begin; k < k_end; ++k) {
           const std::int32_t x = tv[k];
           if (k == ui) continue;
           const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
-          if (tq[a] | tq[b] | tq[c]) continue;
           if (geom == nullptr) geom = &tet_geom_[tet];
           const float* L = geom->len2;
           const double sx = slow[x];
@@ -627,12 +627,11 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
             cand = tt[i] + sx * std::sqrt(static_cast<double>(L[kPair[i][k]]));
           }
           if (cand < tt[k] - kTol) {
-            tt[k] = cand;
-            tq[k] = 1;  // queued now
             t[x] = cand;
             own_source(x, cand);
             queued[x] = 1;
             q.push(x, cand);
+            break;
           }
         }
       }
