@@ -23,8 +23,8 @@ Two methods, one set-up per mesh (:class:`ActivationSolver`), many solves:
     corners: mean relative error 0.2-0.8 %, maximum 1.4 % beyond 3 mm (edge Dijkstra on the
     same problems: mean 5-34 %, maximum 47 %); a point source under a half-space at half the
     speed: 0.2 % mean error at h = 1 mm (Dijkstra 7.8 %); the head wave of a flat fast layer:
-    0.5 % mean, 1.7 % max (Dijkstra 5.4 %, 8.2 %). About 15-25x the time of ``dijkstra`` on a
-    153.6k-node shell.
+    0.5 % mean, 1.7 % max (Dijkstra 5.4 %, 8.2 %). About 13-20x the time of ``dijkstra`` on a
+    153.6k-node shell (more when other processes compete for memory bandwidth).
 
 Speed factors are per node in (0, 1] (scar 0.1, border zone 0.5). Reaching a node costs
 ``1 / factor`` of the node reached, so a layer of ``n`` slow nodes at spacing ``h`` delays a
