@@ -81,18 +81,23 @@ inline double metric_len2(const double* frame, const Vec3& d, const std::array<d
 
 // Travel time to x from the segment a-b with known times ta, tb, linear in between.
 // Squared metric lengths lab = |b-a|^2, lax = |x-a|^2, lbx = |x-b|^2 (healthy metric);
-// s scales the metric (slowness of x).
-inline double solve_edge(double ta, double tb, double lab, double lax, double lbx, double s) {
+// s scales the metric (slowness of x), inv_s = 1 / s.
+inline double solve_edge(double ta, double tb, double lab, double lax, double lbx, double s, double inv_s) {
   double best = std::min(ta + s * std::sqrt(lax), tb + s * std::sqrt(lbx));
-  const double d = (tb - ta) / s;
+  const double d = (tb - ta) * inv_s;
   if (d * d < lab) {
+    const double il = 1.0 / lab;
     const double er = 0.5 * (lab + lax - lbx);
-    const double c0 = std::max(lax - er * er / lab, 0.0);
-    const double n = std::sqrt(c0 / (1.0 - d * d / lab));
-    const double mu = (er - n * d) / lab;
+    const double c0 = std::max(lax - er * er * il, 0.0);
+    const double n = std::sqrt(c0 / (1.0 - d * d * il));
+    const double mu = (er - n * d) * il;
     if (mu > 0.0 && mu < 1.0) best = std::min(best, ta + s * (d * mu + n));
   }
   return best;
+}
+
+inline double solve_edge(double ta, double tb, double lab, double lax, double lbx, double s) {
+  return solve_edge(ta, tb, lab, lax, lbx, s, 1.0 / s);
 }
 
 // Travel time to x from the triangle a-b-c with known times, linear in between (the
@@ -102,12 +107,14 @@ inline double solve_face(double ta, double tb, double tc, double lab, double lac
                          double lbx, double lcx, double s) {
   const double a11 = lab, a22 = lac, a12 = 0.5 * (lab + lac - lbc);
   const double det = a11 * a22 - a12 * a12;
+  const double inv_s = 1.0 / s;
   // edges to search when the minimiser is outside: those whose constraint it violates (for a
   // convex objective the constrained minimum lies on one of them)
   bool on_ab = true, on_ac = true, on_bc = true;
   if (det > 1e-14 * a11 * a22) {
-    const double i11 = a22 / det, i22 = a11 / det, i12 = -a12 / det;
-    const double d1 = (tb - ta) / s, d2 = (tc - ta) / s;
+    const double id = 1.0 / det;
+    const double i11 = a22 * id, i22 = a11 * id, i12 = -a12 * id;
+    const double d1 = (tb - ta) * inv_s, d2 = (tc - ta) * inv_s;
     const double p1 = i11 * d1 + i12 * d2, p2 = i12 * d1 + i22 * d2;
     const double sq = d1 * p1 + d2 * p2;
     if (sq < 1.0) {
@@ -123,9 +130,9 @@ inline double solve_face(double ta, double tb, double tc, double lab, double lac
     }
   }
   double best = kInf;
-  if (on_ab) best = std::min(best, solve_edge(ta, tb, lab, lax, lbx, s));
-  if (on_ac) best = std::min(best, solve_edge(ta, tc, lac, lax, lcx, s));
-  if (on_bc) best = std::min(best, solve_edge(tb, tc, lbc, lbx, lcx, s));
+  if (on_ab) best = std::min(best, solve_edge(ta, tb, lab, lax, lbx, s, inv_s));
+  if (on_ac) best = std::min(best, solve_edge(ta, tc, lac, lax, lcx, s, inv_s));
+  if (on_bc) best = std::min(best, solve_edge(tb, tc, lbc, lbx, lcx, s, inv_s));
   return best;
 }
 
@@ -242,7 +249,8 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
     const double ray = kRayEdges * len[len.size() / 2];
     ray_length2_ = ray * ray;
     const std::size_t m = static_cast<std::size_t>(graph_.n_tets);
-    tet_data_.resize(m);
+    if (m >= (std::size_t{1} << 30)) throw std::invalid_argument("tets: the Eikonal solver takes fewer than 2^30 tets");
+    tet_geom_.resize(m);
     for (std::size_t t = 0; t < m; ++t) {
       const std::int32_t* tv = &graph_.tets[4 * t];
       const double* fr[4];
@@ -259,11 +267,22 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
       }
       for (int k = 0; k < 4; ++k) {
         const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
-        tet_data_[t].height[k] = static_cast<float>(
+        tet_geom_[t].height[k] = static_cast<float>(
             face_height(L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]], L[kPair[b][k]], L[kPair[c][k]]));
-        tet_data_[t].node[k] = tv[k];
       }
-      for (int e = 0; e < 6; ++e) tet_data_[t].len2[e] = static_cast<float>(L[e]);
+      for (int e = 0; e < 6; ++e) tet_geom_[t].len2[e] = static_cast<float>(L[e]);
+    }
+    incidence_.resize(graph_.node_tets.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::int32_t pt = graph_.tet_ptr[i]; pt < graph_.tet_ptr[i + 1]; ++pt) {
+        const std::size_t t = static_cast<std::size_t>(graph_.node_tets[static_cast<std::size_t>(pt)]);
+        const std::int32_t* tv = &graph_.tets[4 * t];
+        int ui = 0;
+        while (tv[ui] != static_cast<std::int32_t>(i)) ++ui;
+        Incidence& in = incidence_[static_cast<std::size_t>(pt)];
+        in.tet_local = static_cast<std::uint32_t>(4 * t + static_cast<std::size_t>(ui));
+        for (int c = 0; c < 3; ++c) in.other[c] = tv[kFace[ui][c]];
+      }
     }
     // fast-layer triangles: tet faces with all three nodes on the layer, each once
     std::vector<std::array<std::int32_t, 3>> tris;
@@ -468,6 +487,8 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   }
   if (method_ == ActivationMethod::kEikonal) {
     ws.stamp.assign(n, 0);
+    ws.medium.resize(n);
+    for (std::size_t i = 0; i < n; ++i) ws.medium[i] = layer_[i] ? -1.0 : ws.slow[i];
     ws.src.assign(points_.begin(), points_.end());
     ws.tsrc.assign(ws.t.begin(), ws.t.end());
     exact_init(roots, root_times, n_roots, ws);
@@ -501,6 +522,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   const bool eikonal = method_ == ActivationMethod::kEikonal;
   double* src = ws.src.data();
   double* tsrc = ws.tsrc.data();
+  const double* medium = ws.medium.data();
   const double* pts = points_.data();
   // a value found by a local solve becomes a point source of its own
   auto own_source = [src, tsrc, pts](std::int32_t x, double tx) {
@@ -516,8 +538,13 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
     for (std::size_t p = 0; p < bucket.size(); ++p) {
       const std::int32_t u = bucket[p];
       if (!queued[u]) continue;
-      queued[u] = 0;
       const double tu = t[u];
+      if (tu * q.inv_width >= static_cast<double>(q.cur + 1)) {
+        // a value beyond the circular window (a late start time) waits for its own cycle
+        q.push(u, tu);
+        continue;
+      }
+      queued[u] = 0;
       if (!eikonal) {
         for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
           const std::int32_t v = adj[k].node;
@@ -535,17 +562,18 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         // medium (same speed factor, off the layer), timed with the larger of the two nodal metrics
         const double* su = &src[3 * static_cast<std::size_t>(u)];
         const double tsu = tsrc[u];
+        const double slow_u = slow[u];
         const double* gu = &metric_[9 * static_cast<std::size_t>(u)];
         for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
           const std::int32_t v = adj[k].node;
-          if (layer_[static_cast<std::size_t>(v)] || slow[v] != slow[u]) continue;
+          if (medium[v] != slow_u || (!queued[v] && t[v] < kInf)) continue;  // other medium, or settled
           const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(v)], su);
           if (d.x * d.x + d.y * d.y + d.z * d.z > ray_length2_) continue;
           const double* gv = &metric_[9 * static_cast<std::size_t>(v)];
           const double a0 = dot(d, gu), a1 = dot(d, gu + 3), a2 = dot(d, gu + 6);
           const double b0 = dot(d, gv), b1 = dot(d, gv + 3), b2 = dot(d, gv + 6);
           const double l2 = std::max(a0 * a0 + a1 * a1 + a2 * a2, b0 * b0 + b1 * b1 + b2 * b2);
-          const double c = tsu + slow[v] * std::sqrt(l2);
+          const double c = tsu + slow_u * std::sqrt(l2);
           if (c < t[v] - kTol) {
             t[v] = c;
             src[3 * static_cast<std::size_t>(v)] = su[0];
@@ -559,19 +587,32 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
       }
       // Eikonal: update the other three nodes of every tet of u from their opposite faces
       for (std::int32_t pt = graph_.tet_ptr[static_cast<std::size_t>(u)]; pt < graph_.tet_ptr[static_cast<std::size_t>(u) + 1]; ++pt) {
-        const std::size_t tet = static_cast<std::size_t>(graph_.node_tets[static_cast<std::size_t>(pt)]);
-        const TetData& td = tet_data_[tet];
-        const std::int32_t* tv = td.node;
-        const double L[6] = {td.len2[0], td.len2[1], td.len2[2], td.len2[3], td.len2[4], td.len2[5]};
-        const float* h = td.height;
+        const Incidence& in = incidence_[static_cast<std::size_t>(pt)];
+        // Only settled values (finite and not waiting in the queue) enter a face update, and a
+        // face with a queued node is left to that node: it updates the tet when it is processed.
+        // Two queued nodes: every face opposite another node holds one of them.
+        const int q0 = queued[in.other[0]], q1 = queued[in.other[1]], q2 = queued[in.other[2]];
+        if (q0 + q1 + q2 >= 2) continue;
+        const std::size_t tet = in.tet_local >> 2;
+        const int ui = static_cast<int>(in.tet_local & 3u);
+        std::int32_t tv[4];
+        tv[ui] = u;
+        tv[kFace[ui][0]] = in.other[0], tv[kFace[ui][1]] = in.other[1], tv[kFace[ui][2]] = in.other[2];
+        // One queued node: the only node whose opposite face is settled. None: every other node,
+        // until the first improvement queues one (then every remaining face holds it).
+        const int only = q0 ? kFace[ui][0] : (q1 ? kFace[ui][1] : (q2 ? kFace[ui][2] : -1));
+        const int k_begin = only >= 0 ? only : 0, k_end = only >= 0 ? only + 1 : 4;
         double tt[4] = {t[tv[0]], t[tv[1]], t[tv[2]], t[tv[3]]};
-        for (int k = 0; k < 4; ++k) {
+        const TetGeometry* geom = nullptr;  // read only when a local solve may run
+        for (int k = k_begin; k < k_end; ++k) {
           const std::int32_t x = tv[k];
-          if (x == u) continue;
+          if (k == ui) continue;
           const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
+          if (geom == nullptr) geom = &tet_geom_[tet];
+          const float* L = geom->len2;
           const double sx = slow[x];
           const double lo = std::min({tt[a], tt[b], tt[c]});
-          if (lo + sx * h[k] >= tt[k] - kTol) continue;
+          if (lo + sx * geom->height[k] >= tt[k] - kTol) continue;
           const bool ka = tt[a] < kInf, kb = tt[b] < kInf, kc = tt[c] < kInf;
           double cand;
           if (ka && kb && kc) {
@@ -583,14 +624,14 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
             cand = solve_edge(tt[i], tt[j], L[kPair[i][j]], L[kPair[i][k]], L[kPair[j][k]], sx);
           } else {
             const int i = ka ? a : (kb ? b : c);
-            cand = tt[i] + sx * std::sqrt(L[kPair[i][k]]);
+            cand = tt[i] + sx * std::sqrt(static_cast<double>(L[kPair[i][k]]));
           }
           if (cand < tt[k] - kTol) {
-            tt[k] = cand;
             t[x] = cand;
             own_source(x, cand);
             queued[x] = 1;
             q.push(x, cand);
+            break;
           }
         }
       }

@@ -8,13 +8,16 @@
 //  * Eikonal: the anisotropic Eikonal equation sqrt(grad t^T V^2 grad t) = 1 with the
 //    tetrahedral local solver: a node is updated from the opposite face of each of its tets
 //    (3, 2 or 1 known nodes), in the metric M = F diag(1/v^2) F^T of the tet (frame from its
-//    four nodes). Fast-layer triangles and edges update isotropically at the endocardial
-//    speed. Nodes within two edges of a root are initialised exactly, t0 + sqrt(d^T M d).
+//    four nodes). Known means settled (processed and not re-queued since); a face with a node
+//    still in the queue is left to that node, which updates the tet when it is processed.
+//    Fast-layer triangles and edges update isotropically at the endocardial speed. Nodes
+//    within two edges of a root are initialised exactly, t0 + sqrt(d^T M d).
 //    Each value also remembers its (virtual) source point: in a homogeneous stretch (same
-//    speed factor, off the layer) a neighbour may take the straight-ray time from that source,
-//    timed with the larger of the two nodal metrics, for up to ten median edge lengths. This
-//    removes the first-order error that linear interpolation accumulates around a point
-//    source; past the ray limit (curved, non-convex walls) the tetrahedral solution restarts it.
+//    speed factor, off the layer) a neighbour not yet settled may take the straight-ray time
+//    from that source, timed with the larger of the two nodal metrics, for up to ten median
+//    edge lengths. This removes the first-order error that linear interpolation accumulates
+//    around a point source; past the ray limit (curved, non-convex walls) the tetrahedral
+//    solution restarts it.
 //
 // Speed factors are per node in (0, 1]. Reaching node x costs 1 / factor(x) times the
 // healthy cost (the factor of the node being reached scales the local metric), so a layer
@@ -23,7 +26,8 @@
 // The queue is a circular bucket queue whose bucket width is the smallest edge cost: for
 // Dijkstra every node in the current bucket is final, so each node is processed once; for the
 // Eikonal solve values may still decrease and a node is re-queued (label correcting), which
-// keeps the result exact for any processing order.
+// keeps the result exact for any processing order. A value beyond the circular window (a late
+// start time) is re-queued for its own cycle rather than processed early.
 //
 // Units: mm, m/s (= mm/ms), ms. The solver object is immutable after construction and safe to
 // call from several threads, each with its own Workspace.
@@ -53,6 +57,7 @@ struct ActivationWorkspace {
   std::vector<double> src;   // (n, 3) virtual source of each node's value (Eikonal)
   std::vector<double> tsrc;  // (n,) time at that source
   std::vector<std::int32_t> ring;
+  std::vector<double> medium;  // (n,) slowness off the fast layer, -1 on it (Eikonal)
 };
 
 class ActivationSolver {
@@ -110,14 +115,21 @@ class ActivationSolver {
   double ray_length2_ = 0.0;        // squared length (mm^2) up to which a virtual source is followed
   std::vector<double> metric_;      // (n, 9): rows f / vf, s / vs, n / vn: |metric_ d| = travel time of d
   // Eikonal data
-  // One cache line per tet: its nodes, the squared metric lengths of its 6 edges (pairs 01 02 03
-  // 12 13 23) and the metric distance of each vertex to the opposite face.
-  struct alignas(64) TetData {
-    std::int32_t node[4];
+  // Per node, its tets in the order of graph().node_tets, each with the node's local index and
+  // the tet's other three nodes (in tet order): what decides whether a tet needs work, read
+  // sequentially when the node is processed. The local solver's data per tet (squared metric
+  // lengths of the 6 edges, pairs 01 02 03 12 13 23, and the metric distance of each vertex to
+  // the opposite face) is read only when a local solve may run.
+  struct Incidence {
+    std::uint32_t tet_local;  // 4 * tet + local index of the node
+    std::int32_t other[3];
+  };
+  struct TetGeometry {
     float len2[6];
     float height[4];
   };
-  std::vector<TetData> tet_data_;
+  std::vector<Incidence> incidence_;
+  std::vector<TetGeometry> tet_geom_;
   std::vector<std::int32_t> tri_nodes_;  // (n_tri, 3) fast-layer triangles
   std::vector<double> tri_len2_;    // (n_tri, 3): squared isotropic travel times of edges 01, 02, 12
   std::vector<std::int32_t> tri_ptr_, node_tris_;
