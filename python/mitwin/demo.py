@@ -40,7 +40,7 @@ class DemoSize:
 SIZES: dict[str, DemoSize] = {
     # seconds to a few minutes: coarse meshes, the tiny network (used by the test suite)
     "tiny": DemoSize(n_subjects=4, resolution_mm=3.5, preset="tiny", train_budget_s=None),
-    # about 20-30 minutes on a 2-core laptop
+    # about 15 minutes on a 2-core laptop (meshing ~7 min, training ~6 min)
     "small": DemoSize(n_subjects=12, resolution_mm=None, preset="cpu", train_budget_s=600.0),
     # the paper's cohort size and network (for a GPU)
     "paper": DemoSize(n_subjects=49, resolution_mm=None, preset="paper", train_budget_s=None),
