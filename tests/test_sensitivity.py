@@ -64,6 +64,7 @@ def write_dataset(path: Path, n_subjects: int = 2, seed: int = 0, locations: tup
     with h5py.File(path, "w") as fh:
         fh.attrs["format"] = "mitwin-dataset"
         fh.attrs["format_version"] = 1
+        fh.attrs["mitwin_version"] = "test"
         fh.attrs["dt_ms"] = 1.0
         fh.attrs["qrs_samples"] = 512
         fh.attrs["leads"] = np.array(LEADS, dtype=h5py.string_dtype())

@@ -309,52 +309,23 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
     return path
 
 
-def _attr_str_list(value: Any) -> list[str]:
-    if isinstance(value, (str, bytes)):
-        value = json.loads(value) if isinstance(value, str) and value.startswith("[") else [value]
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(value).ravel()]
-
-
-def _attr_str(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.ndarray):
-        return _attr_str(value.ravel()[0]) if value.size else ""
-    return str(value)
-
-
 def _read_dataset(path: Path) -> dict:
-    import h5py
+    """QRS, lengths and durations of every finished subject, through :func:`mitwin.data.store.open_dataset`."""
+    from ..data.store import open_dataset
 
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset: no such file {path}")
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as exc:
-        raise DatasetError(f"dataset: {path} is not a readable HDF5 file ({exc})") from exc
-    with fh:
-        attrs = fh.attrs
-        fmt = _attr_str(attrs.get("format"))
-        if fmt and fmt != "mitwin-dataset":
-            raise DatasetError(f"dataset: expected format 'mitwin-dataset', got {fmt!r} in {path}")
-        if "scenario_names" not in attrs or "subjects" not in fh:
-            raise DatasetError(f"dataset: {path} lacks the 'scenario_names' attribute or the /subjects group")
-        names = _attr_str_list(attrs["scenario_names"])
-        leads = _attr_str_list(attrs["leads"]) if "leads" in attrs else list(LEADS)
-        if tuple(leads) != LEADS:
-            raise DatasetError(f"dataset: expected leads {list(LEADS)}, got {leads}")
-        dt_ms = float(attrs.get("dt_ms", 1.0))
+    with open_dataset(path) as ds:
+        names = list(ds.scenario_names)
+        if tuple(ds.header.leads) != LEADS:
+            raise DatasetError(f"dataset: expected leads {list(LEADS)}, got {list(ds.header.leads)}")
         info = {
             "names": names,
-            "dt_ms": dt_ms,
-            "scenarios_json": _attr_str(attrs.get("scenarios_json")),
-            "config_json": _attr_str(attrs.get("config_json")),
+            "dt_ms": ds.header.dt_ms,
+            "scenarios_json": ds.header.scenarios_json,
+            "config_json": ds.header.config_json,
             "subjects": [],
         }
-        for sid in sorted(fh["subjects"].keys()):
-            g = fh["subjects"][sid]
+        for sid in sorted(ds.subjects):
+            g = ds.subject(sid)
             missing = [k for k in ("qrs", "qrs_length") if k not in g]
             if missing:  # e.g. a campaign still running: analyse the finished subjects
                 logger.warning("dataset: subject %s lacks %s; skipped", sid, missing)

@@ -264,7 +264,7 @@ def _open(path: str | Path) -> h5py.File:
 def _header_of(f: h5py.File, path: Path) -> Header:
     a = f.attrs
     if a.get("format") != FORMAT:
-        raise DatasetError(f"{path}: not a {FORMAT} file (format attribute {a.get('format')!r})")
+        raise DatasetError(f"{path}: not a mitwin dataset (not a {FORMAT} file: format attribute {a.get('format')!r})")
     version = int(a.get("format_version", -1))
     if version != FORMAT_VERSION:
         raise DatasetError(f"{path}: format_version {version}, this mitwin reads {FORMAT_VERSION}")

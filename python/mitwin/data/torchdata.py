@@ -24,6 +24,7 @@ kept in memory (a 49-subject dataset takes a few tens of MB).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import zlib
@@ -46,30 +47,22 @@ PAPER_SPLIT = (34, 5, 10)
 _REQUIRED = ("cloud", "cloud_labels", "coarse", "dense", "qrs")
 
 
-def _as_str_list(value: Any) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(value)]
-
-
 def read_header(path: str | Path) -> dict[str, Any]:
-    """Root attributes of a dataset file, with ``leads`` and ``scenario_names`` as lists of str.
+    """Root attributes of a dataset file (:func:`mitwin.data.store.open_dataset`) as a dict, with
+    ``leads`` and ``scenario_names`` as lists of str and ``subject_ids`` sorted.
 
     Raises
     ------
     DatasetError if the file is not a mitwin dataset.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset {path} does not exist")
-    with h5py.File(path, "r") as f:
-        attrs = dict(f.attrs)
-        if attrs.get("format") not in ("mitwin-dataset", b"mitwin-dataset"):
-            raise DatasetError(f"{path} is not a mitwin dataset (attribute format={attrs.get('format')!r})")
-        if "subjects" not in f:
-            raise DatasetError(f"{path} has no /subjects group")
-        attrs["subject_ids"] = sorted(f["subjects"].keys())
-    attrs["leads"] = _as_str_list(attrs.get("leads", []))
-    attrs["scenario_names"] = _as_str_list(attrs.get("scenario_names", []))
-    return attrs
+    from .store import open_dataset
+
+    with open_dataset(path) as ds:
+        header = dataclasses.asdict(ds.header)
+        header["subject_ids"] = sorted(ds.subjects)
+    header["leads"] = list(header["leads"])
+    header["scenario_names"] = list(header["scenario_names"])
+    return header
 
 
 def inference_scenarios(scenario_names: Sequence[str]) -> list[str]:
