@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import as_float_array
+from ..ep.ecg import LEADS
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,6 @@ __all__ = [
     "qrs_biomarkers",
 ]
 
-LEADS: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 #: Pairs of contiguous leads (indices into :data:`LEADS`): V1-V2, ..., V5-V6 and I-V6.
 CONTIGUOUS_PAIRS: tuple[tuple[int, int], ...] = ((2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (0, 7))
 

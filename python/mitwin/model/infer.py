@@ -20,12 +20,12 @@ from scipy.spatial import cKDTree
 
 from .._atomic import atomic_path
 from ..anatomy.aha import SEGMENT_NAMES, aha_segments
+from ..data.store import QRS_SAMPLES
 from ..data.torchdata import normalise_qrs, normalise_xyz, subsample_indices
+from ..ep.ecg import LEADS
 
 logger = logging.getLogger(__name__)
 
-LEADS: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
-QRS_SAMPLES = 512
 TIME_COLUMNS = ("t", "t_ms", "time", "time_ms")
 LABEL_NAMES = ("healthy", "BZ", "scar")
 
