@@ -31,6 +31,14 @@ constexpr int kPair[4][4] = {{-1, 0, 1, 2}, {0, -1, 3, 4}, {1, 3, -1, 5}, {2, 4,
 // the three vertices opposite vertex k
 constexpr int kFace[4][3] = {{1, 2, 3}, {0, 2, 3}, {0, 1, 3}, {0, 1, 2}};
 
+inline void prefetch(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p);
+#else
+  (void)p;
+#endif
+}
+
 struct Vec3 {
   double x, y, z;
 };
@@ -250,38 +258,36 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
     ray_length2_ = ray * ray;
     const std::size_t m = static_cast<std::size_t>(graph_.n_tets);
     if (m >= (std::size_t{1} << 30)) throw std::invalid_argument("tets: the Eikonal solver takes fewer than 2^30 tets");
-    tet_geom_.resize(m);
+    incidence_.resize(graph_.node_tets.size());
+    std::vector<std::int32_t> next(graph_.tet_ptr.begin(), graph_.tet_ptr.end() - 1);
     for (std::size_t t = 0; t < m; ++t) {
       const std::int32_t* tv = &graph_.tets[4 * t];
       const double* fr[4];
       for (int k = 0; k < 4; ++k) fr[k] = &frames_[9 * static_cast<std::size_t>(tv[k])];
       double frame[9];
       average_frame(fr, 4, frame);
-      double L[6];
+      double L[4][4];
       for (int i = 0; i < 4; ++i) {
+        L[i][i] = 0.0;
         for (int j = i + 1; j < 4; ++j) {
           const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(tv[j])], &points_[3 * static_cast<std::size_t>(tv[i])]);
-          L[kPair[i][j]] = metric_len2(frame, d, speeds_);
-          max_increment_ = std::max(max_increment_, std::sqrt(L[kPair[i][j]]));
+          L[i][j] = L[j][i] = metric_len2(frame, d, speeds_);
+          max_increment_ = std::max(max_increment_, std::sqrt(L[i][j]));
         }
       }
-      for (int k = 0; k < 4; ++k) {
-        const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
-        tet_geom_[t].height[k] = static_cast<float>(
-            face_height(L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]], L[kPair[b][k]], L[kPair[c][k]]));
-      }
-      for (int e = 0; e < 6; ++e) tet_geom_[t].len2[e] = static_cast<float>(L[e]);
-    }
-    incidence_.resize(graph_.node_tets.size());
-    for (std::size_t i = 0; i < n; ++i) {
-      for (std::int32_t pt = graph_.tet_ptr[i]; pt < graph_.tet_ptr[i + 1]; ++pt) {
-        const std::size_t t = static_cast<std::size_t>(graph_.node_tets[static_cast<std::size_t>(pt)]);
-        const std::int32_t* tv = &graph_.tets[4 * t];
-        int ui = 0;
-        while (tv[ui] != static_cast<std::int32_t>(i)) ++ui;
-        Incidence& in = incidence_[static_cast<std::size_t>(pt)];
-        in.tet_local = static_cast<std::uint32_t>(4 * t + static_cast<std::size_t>(ui));
-        for (int c = 0; c < 3; ++c) in.other[c] = tv[kFace[ui][c]];
+      for (int ui = 0; ui < 4; ++ui) {
+        // local order: the node itself, then the other three in tet order
+        const int g[4] = {ui, kFace[ui][0], kFace[ui][1], kFace[ui][2]};
+        const std::size_t pt = static_cast<std::size_t>(next[static_cast<std::size_t>(tv[ui])]++);
+        Incidence& in = incidence_[pt];
+        for (int c = 0; c < 3; ++c) in.other[c] = tv[g[c + 1]];
+        for (int i = 0; i < 4; ++i) {
+          for (int j = i + 1; j < 4; ++j) in.len2[kPair[i][j]] = static_cast<float>(L[g[i]][g[j]]);
+        }
+        for (int k = 1; k < 4; ++k) {
+          const int a = g[kFace[k][0]], b = g[kFace[k][1]], c = g[kFace[k][2]], x = g[k];
+          in.height[k - 1] = static_cast<float>(face_height(L[a][b], L[a][c], L[b][c], L[a][x], L[b][x], L[c][x]));
+        }
       }
     }
     // fast-layer triangles: tet faces with all three nodes on the layer, each once
@@ -429,7 +435,7 @@ void ActivationSolver::exact_init(const Index* roots, const double* root_times, 
       }
       if (t < ws.t[x]) {
         ws.t[x] = t;
-        for (int d = 0; d < 3; ++d) ws.src[3 * x + d] = points_[3 * ir + d];
+        ws.src[x] = root;
         ws.tsrc[x] = t0;
       }
     }
@@ -489,8 +495,9 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
     ws.stamp.assign(n, 0);
     ws.medium.resize(n);
     for (std::size_t i = 0; i < n; ++i) ws.medium[i] = layer_[i] ? -1.0 : ws.slow[i];
-    ws.src.assign(points_.begin(), points_.end());
-    ws.tsrc.assign(ws.t.begin(), ws.t.end());
+    ws.src.resize(n);
+    for (std::size_t i = 0; i < n; ++i) ws.src[i] = static_cast<std::int32_t>(i);
+    ws.tsrc.assign(n, 0.0);
     exact_init(roots, root_times, n_roots, ws);
   }
   // bucket width: the smallest edge cost (no edge gets cheaper, factors are <= 1)
@@ -520,23 +527,28 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   const std::int32_t* indptr = graph_.indptr.data();
   const Slot* adj = adj_.data();
   const bool eikonal = method_ == ActivationMethod::kEikonal;
-  double* src = ws.src.data();
+  std::int32_t* src = ws.src.data();
   double* tsrc = ws.tsrc.data();
   const double* medium = ws.medium.data();
   const double* pts = points_.data();
   // a value found by a local solve becomes a point source of its own
-  auto own_source = [src, tsrc, pts](std::int32_t x, double tx) {
-    const std::size_t i = static_cast<std::size_t>(x);
-    src[3 * i] = pts[3 * i];
-    src[3 * i + 1] = pts[3 * i + 1];
-    src[3 * i + 2] = pts[3 * i + 2];
-    tsrc[i] = tx;
+  auto own_source = [src](std::int32_t x) { src[x] = x; };
+
+  // The records of a node's tets are read when it is processed; the nodes of the current bucket
+  // are known in advance, so their records are fetched two nodes ahead.
+  const Incidence* incidence = incidence_.data();
+  const std::int32_t* tet_ptr = graph_.tet_ptr.data();
+  auto prefetch_tets = [incidence, tet_ptr](std::int32_t w) {
+    const char* begin = reinterpret_cast<const char*>(incidence + tet_ptr[w]);
+    const char* end = reinterpret_cast<const char*>(incidence + tet_ptr[w + 1]);
+    for (const char* c = begin; c < end; c += 64) prefetch(c);
   };
 
   while (q.count > 0) {
     std::vector<std::int32_t>& bucket = q.b[static_cast<std::size_t>(q.cur & (q.n_buckets - 1))];
     for (std::size_t p = 0; p < bucket.size(); ++p) {
       const std::int32_t u = bucket[p];
+      if (eikonal && p + 2 < bucket.size()) prefetch_tets(bucket[p + 2]);
       if (!queued[u]) continue;
       const double tu = t[u];
       if (tu * q.inv_width >= static_cast<double>(q.cur + 1)) {
@@ -557,10 +569,13 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         }
         continue;
       }
-      if (!layer_[static_cast<std::size_t>(u)]) {
+      if (!layer_[static_cast<std::size_t>(u)] && src[u] != u) {
         // virtual source: follow the straight ray from u's source to its neighbours in the same
-        // medium (same speed factor, off the layer), timed with the larger of the two nodal metrics
-        const double* su = &src[3 * static_cast<std::size_t>(u)];
+        // medium (same speed factor, off the layer), timed with the larger of the two nodal metrics.
+        // A node that is its own source (its value came from a local solve) has nothing to add:
+        // the ray from it is the one-node update of its tets.
+        const std::int32_t su_node = src[u];
+        const double* su = &pts[3 * static_cast<std::size_t>(su_node)];
         const double tsu = tsrc[u];
         const double slow_u = slow[u];
         const double* gu = &metric_[9 * static_cast<std::size_t>(u)];
@@ -576,9 +591,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
           const double c = tsu + slow_u * std::sqrt(l2);
           if (c < t[v] - kTol) {
             t[v] = c;
-            src[3 * static_cast<std::size_t>(v)] = su[0];
-            src[3 * static_cast<std::size_t>(v) + 1] = su[1];
-            src[3 * static_cast<std::size_t>(v) + 2] = su[2];
+            src[v] = su_node;
             tsrc[v] = tsu;
             queued[v] = 1;
             q.push(v, c);
@@ -591,28 +604,20 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         // Only settled values (finite and not waiting in the queue) enter a face update, and a
         // face with a queued node is left to that node: it updates the tet when it is processed.
         // Two queued nodes: every face opposite another node holds one of them.
-        const int q0 = queued[in.other[0]], q1 = queued[in.other[1]], q2 = queued[in.other[2]];
-        if (q0 + q1 + q2 >= 2) continue;
-        const std::size_t tet = in.tet_local >> 2;
-        const int ui = static_cast<int>(in.tet_local & 3u);
-        std::int32_t tv[4];
-        tv[ui] = u;
-        tv[kFace[ui][0]] = in.other[0], tv[kFace[ui][1]] = in.other[1], tv[kFace[ui][2]] = in.other[2];
+        const int q1 = queued[in.other[0]], q2 = queued[in.other[1]], q3 = queued[in.other[2]];
+        if (q1 + q2 + q3 >= 2) continue;
         // One queued node: the only node whose opposite face is settled. None: every other node,
         // until the first improvement queues one (then every remaining face holds it).
-        const int only = q0 ? kFace[ui][0] : (q1 ? kFace[ui][1] : (q2 ? kFace[ui][2] : -1));
-        const int k_begin = only >= 0 ? only : 0, k_end = only >= 0 ? only + 1 : 4;
-        double tt[4] = {t[tv[0]], t[tv[1]], t[tv[2]], t[tv[3]]};
-        const TetGeometry* geom = nullptr;  // read only when a local solve may run
+        const int k_begin = q1 ? 1 : (q2 ? 2 : (q3 ? 3 : 1));
+        const int k_end = q1 + q2 + q3 ? k_begin + 1 : 4;
+        const double tt[4] = {tu, t[in.other[0]], t[in.other[1]], t[in.other[2]]};
+        const float* L = in.len2;
         for (int k = k_begin; k < k_end; ++k) {
-          const std::int32_t x = tv[k];
-          if (k == ui) continue;
+          const std::int32_t x = in.other[k - 1];
           const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
-          if (geom == nullptr) geom = &tet_geom_[tet];
-          const float* L = geom->len2;
           const double sx = slow[x];
           const double lo = std::min({tt[a], tt[b], tt[c]});
-          if (lo + sx * geom->height[k] >= tt[k] - kTol) continue;
+          if (lo + sx * in.height[k - 1] >= tt[k] - kTol) continue;
           const bool ka = tt[a] < kInf, kb = tt[b] < kInf, kc = tt[c] < kInf;
           double cand;
           if (ka && kb && kc) {
@@ -628,7 +633,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
           }
           if (cand < tt[k] - kTol) {
             t[x] = cand;
-            own_source(x, cand);
+            own_source(x);
             queued[x] = 1;
             q.push(x, cand);
             break;
@@ -657,7 +662,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
             }
             if (cand < t[x] - kTol) {
               t[x] = cand;
-              own_source(x, cand);
+              own_source(x);
               queued[x] = 1;
               q.push(x, cand);
             }
@@ -669,7 +674,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
           const double c = tu + static_cast<double>(adj[k].cost) * slow[v];
           if (c < t[v] - kTol) {
             t[v] = c;
-            own_source(v, c);
+            own_source(v);
             queued[v] = 1;
             q.push(v, c);
           }

@@ -54,8 +54,8 @@ struct ActivationWorkspace {
   std::vector<std::uint8_t> queued;
   std::vector<std::vector<std::int32_t>> buckets;
   std::vector<std::int32_t> stamp;
-  std::vector<double> src;   // (n, 3) virtual source of each node's value (Eikonal)
-  std::vector<double> tsrc;  // (n,) time at that source
+  std::vector<std::int32_t> src;  // (n,) node at the virtual source of each value (Eikonal)
+  std::vector<double> tsrc;       // (n,) time at that source, when it is not the node itself
   std::vector<std::int32_t> ring;
   std::vector<double> medium;  // (n,) slowness off the fast layer, -1 on it (Eikonal)
 };
@@ -114,22 +114,18 @@ class ActivationSolver {
   double max_increment_ = 0.0;      // largest healthy one-step increase of a node's time
   double ray_length2_ = 0.0;        // squared length (mm^2) up to which a virtual source is followed
   std::vector<double> metric_;      // (n, 9): rows f / vf, s / vs, n / vn: |metric_ d| = travel time of d
-  // Eikonal data
-  // Per node, its tets in the order of graph().node_tets, each with the node's local index and
-  // the tet's other three nodes (in tet order): what decides whether a tet needs work, read
-  // sequentially when the node is processed. The local solver's data per tet (squared metric
-  // lengths of the 6 edges, pairs 01 02 03 12 13 23, and the metric distance of each vertex to
-  // the opposite face) is read only when a local solve may run.
+  // Eikonal data: per node, one record for each of its tets (in the order of
+  // graph().node_tets), read sequentially when the node is processed. The tet is renumbered
+  // locally with the node as vertex 0 and its other nodes as 1, 2, 3; the record holds those
+  // nodes, the squared metric lengths of the six edges (pairs 01 02 03 12 13 23) and, for
+  // k = 1, 2, 3, the metric distance of vertex k to the opposite face (a lower bound on how
+  // much an update through that face adds).
   struct Incidence {
-    std::uint32_t tet_local;  // 4 * tet + local index of the node
     std::int32_t other[3];
-  };
-  struct TetGeometry {
     float len2[6];
-    float height[4];
+    float height[3];
   };
   std::vector<Incidence> incidence_;
-  std::vector<TetGeometry> tet_geom_;
   std::vector<std::int32_t> tri_nodes_;  // (n_tri, 3) fast-layer triangles
   std::vector<double> tri_len2_;    // (n_tri, 3): squared isotropic travel times of edges 01, 02, 12
   std::vector<std::int32_t> tri_ptr_, node_tris_;
