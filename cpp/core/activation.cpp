@@ -21,8 +21,8 @@ constexpr int kInitHops = 2;
 // A virtual source is followed up to this many (median) edge lengths before the wave restarts
 // from the tetrahedral solution: long straight rays would cut through curved, non-convex walls.
 constexpr double kRayEdges = 10.0;
-// Upper bound on the number of circular buckets; beyond it the bucket width grows (the result
-// stays exact because the driver is label correcting, only the work grows).
+// Upper bound on the number of circular buckets; beyond it the bucket width grows (the driver
+// is label correcting: nodes processed out of order are corrected, only the work grows).
 constexpr std::int64_t kMaxBuckets = 1 << 16;
 
 
@@ -614,6 +614,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         const float* L = in.len2;
         for (int k = k_begin; k < k_end; ++k) {
           const std::int32_t x = in.other[k - 1];
+          if (k_end == 4 && tt[k] <= tu) continue;  // settled before u: final
           const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
           const double sx = slow[x];
           const double lo = std::min({tt[a], tt[b], tt[c]});

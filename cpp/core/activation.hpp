@@ -9,7 +9,9 @@
 //    tetrahedral local solver: a node is updated from the opposite face of each of its tets
 //    (3, 2 or 1 known nodes), in the metric M = F diag(1/v^2) F^T of the tet (frame from its
 //    four nodes). Known means settled (processed and not re-queued since); a face with a node
-//    still in the queue is left to that node, which updates the tet when it is processed.
+//    still in the queue is left to that node, which updates the tet when it is processed. A
+//    settled node is updated again only by a node processed after it with a later time (out of
+//    order within a bucket); one settled at an earlier time is final, as in fast marching.
 //    Fast-layer triangles and edges update isotropically at the endocardial speed. Nodes
 //    within two edges of a root are initialised exactly, t0 + sqrt(d^T M d).
 //    Each value also remembers its (virtual) source point: in a homogeneous stretch (same
@@ -26,7 +28,7 @@
 // The queue is a circular bucket queue whose bucket width is the smallest edge cost: for
 // Dijkstra every node in the current bucket is final, so each node is processed once; for the
 // Eikonal solve values may still decrease and a node is re-queued (label correcting), which
-// keeps the result exact for any processing order. A value beyond the circular window (a late
+// corrects the nodes a bucket processed out of order. A value beyond the circular window (a late
 // start time) is re-queued for its own cycle rather than processed early.
 //
 // Units: mm, m/s (= mm/ms), ms. The solver object is immutable after construction and safe to
