@@ -144,6 +144,22 @@ inline double solve_face(double ta, double tb, double tc, double lab, double lac
   return best;
 }
 
+// Update of vertex K (1, 2 or 3) of a tet from its opposite face, which holds vertex 0 (the
+// node being processed, always known) and two others; unknown (+inf) vertices drop out.
+// tt: the four times; L: squared metric edge lengths (pairs 01 02 03 12 13 23); s: slowness of K.
+template <int K>
+inline double tet_update(const double* tt, const float* L, double s) {
+  constexpr int b = kFace[K][1], c = kFace[K][2];
+  const bool kb = tt[b] < kInf, kc = tt[c] < kInf;
+  if (kb && kc) {
+    return solve_face(tt[0], tt[b], tt[c], L[kPair[0][b]], L[kPair[0][c]], L[kPair[b][c]], L[kPair[0][K]],
+                      L[kPair[b][K]], L[kPair[c][K]], s);
+  }
+  if (kb) return solve_edge(tt[0], tt[b], L[kPair[0][b]], L[kPair[0][K]], L[kPair[b][K]], s);
+  if (kc) return solve_edge(tt[0], tt[c], L[kPair[0][c]], L[kPair[0][K]], L[kPair[c][K]], s);
+  return tt[0] + s * std::sqrt(static_cast<double>(L[kPair[0][K]]));
+}
+
 // Metric distance of x to the triangle a, b, c (healthy metric): the lower bound of any update
 // of x from that face beyond the smallest known time on it.
 double face_height(double lab, double lac, double lbc, double lax, double lbx, double lcx) {
@@ -615,23 +631,10 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         for (int k = k_begin; k < k_end; ++k) {
           const std::int32_t x = in.other[k - 1];
           if (k_end == 4 && tt[k] <= tu) continue;  // settled before u: final
-          const int a = kFace[k][0], b = kFace[k][1], c = kFace[k][2];
           const double sx = slow[x];
-          const double lo = std::min({tt[a], tt[b], tt[c]});
+          const double lo = std::min({tu, tt[kFace[k][1]], tt[kFace[k][2]]});
           if (lo + sx * in.height[k - 1] >= tt[k] - kTol) continue;
-          const bool ka = tt[a] < kInf, kb = tt[b] < kInf, kc = tt[c] < kInf;
-          double cand;
-          if (ka && kb && kc) {
-            cand = solve_face(tt[a], tt[b], tt[c], L[kPair[a][b]], L[kPair[a][c]], L[kPair[b][c]], L[kPair[a][k]],
-                              L[kPair[b][k]], L[kPair[c][k]], sx);
-          } else if (ka + kb + kc == 2) {
-            const int i = ka ? a : b;
-            const int j = kc ? c : b;
-            cand = solve_edge(tt[i], tt[j], L[kPair[i][j]], L[kPair[i][k]], L[kPair[j][k]], sx);
-          } else {
-            const int i = ka ? a : (kb ? b : c);
-            cand = tt[i] + sx * std::sqrt(static_cast<double>(L[kPair[i][k]]));
-          }
+          const double cand = k == 1 ? tet_update<1>(tt, L, sx) : (k == 2 ? tet_update<2>(tt, L, sx) : tet_update<3>(tt, L, sx));
           if (cand < tt[k] - kTol) {
             t[x] = cand;
             own_source(x);
