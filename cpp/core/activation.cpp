@@ -620,17 +620,22 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         // Only settled values (finite and not waiting in the queue) enter a face update, and a
         // face with a queued node is left to that node: it updates the tet when it is processed.
         // Two queued nodes: every face opposite another node holds one of them.
-        const int q1 = queued[in.other[0]], q2 = queued[in.other[1]], q3 = queued[in.other[2]];
-        if (q1 + q2 + q3 >= 2) continue;
-        // One queued node: the only node whose opposite face is settled. None: every other node,
-        // until the first improvement queues one (then every remaining face holds it).
-        const int k_begin = q1 ? 1 : (q2 ? 2 : (q3 ? 3 : 1));
-        const int k_end = q1 + q2 + q3 ? k_begin + 1 : 4;
+        const unsigned queued_mask = static_cast<unsigned>(queued[in.other[0]]) |
+                                     static_cast<unsigned>(queued[in.other[1]]) << 1 |
+                                     static_cast<unsigned>(queued[in.other[2]]) << 2;
+        if (queued_mask & (queued_mask - 1)) continue;
+        // One queued node: the only node whose opposite face is settled. None: every other node
+        // not settled before u, until the first improvement queues one (then every remaining
+        // face holds it); a node settled before u is final.
         const double tt[4] = {tu, t[in.other[0]], t[in.other[1]], t[in.other[2]]};
+        const unsigned targets = queued_mask ? queued_mask
+                                             : (static_cast<unsigned>(tt[1] > tu) | static_cast<unsigned>(tt[2] > tu) << 1 |
+                                                static_cast<unsigned>(tt[3] > tu) << 2);
+        if (targets == 0) continue;
         const float* L = in.len2;
-        for (int k = k_begin; k < k_end; ++k) {
+        for (int k = 1; k < 4; ++k) {
+          if (!(targets >> (k - 1) & 1u)) continue;
           const std::int32_t x = in.other[k - 1];
-          if (k_end == 4 && tt[k] <= tu) continue;  // settled before u: final
           const double sx = slow[x];
           const double lo = std::min({tu, tt[kFace[k][1]], tt[kFace[k][2]]});
           if (lo + sx * in.height[k - 1] >= tt[k] - kTol) continue;
