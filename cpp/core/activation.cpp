@@ -615,6 +615,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         }
       }
       // Eikonal: update the other three nodes of every tet of u from their opposite faces
+      const double final_before = tu - width;
       for (std::int32_t pt = graph_.tet_ptr[static_cast<std::size_t>(u)]; pt < graph_.tet_ptr[static_cast<std::size_t>(u) + 1]; ++pt) {
         const Incidence& in = incidence_[static_cast<std::size_t>(pt)];
         // Only settled values (finite and not waiting in the queue) enter a face update, and a
@@ -625,12 +626,14 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
                                      static_cast<unsigned>(queued[in.other[2]]) << 2;
         if (queued_mask & (queued_mask - 1)) continue;
         // One queued node: the only node whose opposite face is settled. None: every other node
-        // not settled before u, until the first improvement queues one (then every remaining
-        // face holds it); a node settled before u is final.
+        // that may have been processed out of order, until the first improvement queues one
+        // (then every remaining face holds it); a node settled more than a bucket width before u
+        // is final.
         const double tt[4] = {tu, t[in.other[0]], t[in.other[1]], t[in.other[2]]};
-        const unsigned targets = queued_mask ? queued_mask
-                                             : (static_cast<unsigned>(tt[1] > tu) | static_cast<unsigned>(tt[2] > tu) << 1 |
-                                                static_cast<unsigned>(tt[3] > tu) << 2);
+        const unsigned targets =
+            queued_mask ? queued_mask
+                        : (static_cast<unsigned>(tt[1] > final_before) | static_cast<unsigned>(tt[2] > final_before) << 1 |
+                           static_cast<unsigned>(tt[3] > final_before) << 2);
         if (targets == 0) continue;
         const float* L = in.len2;
         for (int k = 1; k < 4; ++k) {
