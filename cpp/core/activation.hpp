@@ -15,12 +15,15 @@
 //    than that is final, as in fast marching.
 //    Fast-layer triangles and edges update isotropically at the endocardial speed. Nodes
 //    within two edges of a root are initialised exactly, t0 + sqrt(d^T M d).
-//    Each value also remembers its (virtual) source point: in a homogeneous stretch (same
+//    Each value also remembers its source: the root it was timed from along a straight ray, or
+//    the node itself when a local solve gave it. In a homogeneous stretch around a root (same
 //    speed factor, off the layer) a neighbour not yet settled may take the straight-ray time
-//    from that source, timed with the larger of the two nodal metrics, for up to ten median
-//    edge lengths. This removes the first-order error that linear interpolation accumulates
-//    around a point source; past the ray limit (curved, non-convex walls) the tetrahedral
-//    solution restarts it.
+//    from the root, timed with the larger of the two nodal metrics, for up to ten median edge
+//    lengths. This removes the first-order error that linear interpolation accumulates around
+//    a point source; past the ray limit (curved, non-convex walls) the tetrahedral solution
+//    takes over.
+//    Per node, the records of its tets are stored one after the other in a fixed local vertex
+//    order with their geometry inline, so that processing a node reads one contiguous block.
 //
 // Speed factors are per node in (0, 1]. Reaching node x costs 1 / factor(x) times the
 // healthy cost (the factor of the node being reached scales the local metric), so a layer

@@ -13,18 +13,18 @@ Two methods, one set-up per mesh (:class:`ActivationSolver`), many solves:
 
 ``method="eikonal"`` (default)
     The anisotropic Eikonal equation ``sqrt(grad t^T V^2 grad t) = 1`` on the tetrahedra: a
-    label-correcting, Dijkstra-ordered solver with the tetrahedral local solver (update from a
-    face with 3, 2 or 1 settled nodes in the metric of the tet; a face with a node still queued
-    is left to that node), straight-ray updates of nodes not yet settled from the virtual source
-    of each node in homogeneous regions (followed for up to ten edge lengths),
-    the exact travel time within two edges of each root, and isotropic updates on the fast
-    layer's triangles and edges. Measured on a 30 mm block of 1 mm tets (also with the inner
-    nodes jittered by 20 %), isotropic and with a rotated orthotropic frame, from each of the 8
-    corners: mean relative error 0.2-0.8 %, maximum 1.4 % beyond 3 mm (edge Dijkstra on the
-    same problems: mean 5-34 %, maximum 47 %); a point source under a half-space at half the
-    speed: 0.2 % mean error at h = 1 mm (Dijkstra 7.8 %); the head wave of a flat fast layer:
-    0.5 % mean, 1.7 % max (Dijkstra 5.4 %, 8.2 %). About 13-20x the time of ``dijkstra`` on a
-    153.6k-node shell (more when other processes compete for memory bandwidth).
+    Dijkstra-ordered solver with the tetrahedral local solver (update from a face with 3, 2 or 1
+    settled nodes in the metric of the tet; a face with a node still queued is left to that
+    node; nodes that a bucket may have processed out of order are corrected, the others are
+    final as in fast marching), straight-ray updates from each root through its homogeneous
+    surroundings (for up to ten edge lengths), the exact travel time within two edges of each
+    root, and isotropic updates on the fast layer's triangles and edges. Measured on a 30 mm
+    block of 1 mm tets (also with the inner nodes jittered by 20 %), isotropic and with a
+    rotated orthotropic frame, from each of the 8 corners: mean relative error 0.2-0.8 %,
+    maximum 1.4 % beyond 3 mm (edge Dijkstra on the same problems: mean 5-34 %, maximum 47 %); a
+    point source under a half-space at half the speed: 0.2 % mean error at h = 1 mm (Dijkstra
+    7.8 %); the head wave of a flat fast layer: 0.5 % mean, 1.7 % max (Dijkstra 5.4 %, 8.2 %).
+    About 4x the time of ``dijkstra`` on a 153.6k-node shell (``bench/bench_activation.py``).
 
 Speed factors are per node in (0, 1] (scar 0.1, border zone 0.5). Reaching a node costs
 ``1 / factor`` of the node reached, so a layer of ``n`` slow nodes at spacing ``h`` delays a
