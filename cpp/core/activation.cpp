@@ -616,8 +616,8 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
       }
       // Eikonal: update the other three nodes of every tet of u from their opposite faces
       const double final_before = tu - width;
-      for (std::int32_t pt = graph_.tet_ptr[static_cast<std::size_t>(u)]; pt < graph_.tet_ptr[static_cast<std::size_t>(u) + 1]; ++pt) {
-        const Incidence& in = incidence_[static_cast<std::size_t>(pt)];
+      for (std::int32_t pt = tet_ptr[u]; pt < tet_ptr[u + 1]; ++pt) {
+        const Incidence& in = incidence[pt];
         // Only settled values (finite and not waiting in the queue) enter a face update, and a
         // face with a queued node is left to that node: it updates the tet when it is processed.
         // Two queued nodes: every face opposite another node holds one of them.
