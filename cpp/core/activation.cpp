@@ -21,6 +21,11 @@ constexpr int kInitHops = 2;
 // A virtual source is followed up to this many (median) edge lengths before the wave restarts
 // from the tetrahedral solution: long straight rays would cut through curved, non-convex walls.
 constexpr double kRayEdges = 10.0;
+// A settled node is corrected by a node processed after it only when their times differ by
+// less than this many bucket widths (they may have been processed out of order); nodes settled
+// earlier are final. Two widths keep the solve as monotone in the speed factors as a full
+// label-correcting pass (tests/test_forward.py) at a fraction of its work.
+constexpr double kReopenBuckets = 2.0;
 // Upper bound on the number of circular buckets; beyond it the bucket width grows (the driver
 // is label correcting: nodes processed out of order are corrected, only the work grows).
 constexpr std::int64_t kMaxBuckets = 1 << 16;
@@ -615,7 +620,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         }
       }
       // Eikonal: update the other three nodes of every tet of u from their opposite faces
-      const double final_before = tu - width;
+      const double final_before = tu - kReopenBuckets * width;
       for (std::int32_t pt = tet_ptr[u]; pt < tet_ptr[u + 1]; ++pt) {
         const Incidence& in = incidence[pt];
         // Only settled values (finite and not waiting in the queue) enter a face update, and a
@@ -627,8 +632,8 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         if (queued_mask & (queued_mask - 1)) continue;
         // One queued node: the only node whose opposite face is settled. None: every other node
         // that may have been processed out of order, until the first improvement queues one
-        // (then every remaining face holds it); a node settled more than a bucket width before u
-        // is final.
+        // (then every remaining face holds it); a node settled more than kReopenBuckets bucket
+        // widths before u is final.
         const double tt[4] = {tu, t[in.other[0]], t[in.other[1]], t[in.other[2]]};
         const unsigned targets =
             queued_mask ? queued_mask

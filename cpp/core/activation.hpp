@@ -10,8 +10,8 @@
 //    (3, 2 or 1 known nodes), in the metric M = F diag(1/v^2) F^T of the tet (frame from its
 //    four nodes). Known means settled (processed and not re-queued since); a face with a node
 //    still in the queue is left to that node, which updates the tet when it is processed. A
-//    settled node is updated again only by a node processed after it whose time is at most a
-//    bucket width later (the two may have been processed out of order); one settled earlier
+//    settled node is updated again only by a node processed after it whose time is at most two
+//    bucket widths later (the two may have been processed out of order); one settled earlier
 //    than that is final, as in fast marching.
 //    Fast-layer triangles and edges update isotropically at the endocardial speed. Nodes
 //    within two edges of a root are initialised exactly, t0 + sqrt(d^T M d).
