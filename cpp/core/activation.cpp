@@ -278,7 +278,6 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
     const double ray = kRayEdges * len[len.size() / 2];
     ray_length2_ = ray * ray;
     const std::size_t m = static_cast<std::size_t>(graph_.n_tets);
-    if (m >= (std::size_t{1} << 30)) throw std::invalid_argument("tets: the Eikonal solver takes fewer than 2^30 tets");
     incidence_.resize(graph_.node_tets.size());
     std::vector<std::int32_t> next(graph_.tet_ptr.begin(), graph_.tet_ptr.end() - 1);
     for (std::size_t t = 0; t < m; ++t) {
