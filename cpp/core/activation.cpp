@@ -554,21 +554,13 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   // a value found by a local solve becomes a point source of its own
   auto own_source = [src](std::int32_t x) { src[x] = x; };
 
-  // The records of a node's tets are read when it is processed; the nodes of the current bucket
-  // are known in advance, so their records are fetched two nodes ahead.
   const Incidence* incidence = incidence_.data();
   const std::int32_t* tet_ptr = graph_.tet_ptr.data();
-  auto prefetch_tets = [incidence, tet_ptr](std::int32_t w) {
-    const char* begin = reinterpret_cast<const char*>(incidence + tet_ptr[w]);
-    const char* end = reinterpret_cast<const char*>(incidence + tet_ptr[w + 1]);
-    for (const char* c = begin; c < end; c += 64) prefetch(c);
-  };
 
   while (q.count > 0) {
     std::vector<std::int32_t>& bucket = q.b[static_cast<std::size_t>(q.cur & (q.n_buckets - 1))];
     for (std::size_t p = 0; p < bucket.size(); ++p) {
       const std::int32_t u = bucket[p];
-      if (eikonal && p + 2 < bucket.size()) prefetch_tets(bucket[p + 2]);
       if (!queued[u]) continue;
       const double tu = t[u];
       if (tu * q.inv_width >= static_cast<double>(q.cur + 1)) {
@@ -620,7 +612,22 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
       }
       // Eikonal: update the other three nodes of every tet of u from their opposite faces
       const double final_before = tu - kReopenBuckets * width;
+      // The records of the next node in the bucket are fetched while u's are processed, one
+      // cache line per record (a burst of prefetches would stall on the full miss queue).
+      const char* ahead = nullptr;
+      const char* ahead_end = nullptr;
+      for (std::size_t r = p + 1; r < bucket.size(); ++r) {
+        const std::int32_t w = bucket[r];
+        if (!queued[w]) continue;  // already processed: a stale entry
+        ahead = reinterpret_cast<const char*>(incidence + tet_ptr[w]);
+        ahead_end = reinterpret_cast<const char*>(incidence + tet_ptr[w + 1]);
+        break;
+      }
       for (std::int32_t pt = tet_ptr[u]; pt < tet_ptr[u + 1]; ++pt) {
+        if (ahead < ahead_end) {
+          prefetch(ahead);
+          ahead += 64;
+        }
         const Incidence& in = incidence[pt];
         // Only settled values (finite and not waiting in the queue) enter a face update, and a
         // face with a queued node is left to that node: it updates the tet when it is processed.
