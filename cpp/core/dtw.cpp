@@ -42,6 +42,24 @@ double accumulated_cost(const double* a, Index n, const double* b, Index m, cons
   return prev[m];
 }
 
+// Runs fn(item, work) for item in [0, n_items) on n_threads OpenMP threads (dynamic schedule),
+// each thread with its own DTW work buffer.
+template <class Fn>
+void for_each_item(Index n_items, int n_threads, Fn&& fn) {
+  const int threads = resolve_threads(n_threads);
+  (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+#endif
+  {
+    std::vector<double> work;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 4)
+#endif
+    for (Index item = 0; item < n_items; ++item) fn(item, work);
+  }
+}
+
 }  // namespace
 
 double dtw_distance(const double* a, Index n, const double* b, Index m, const DtwOptions& opt,
@@ -71,58 +89,31 @@ void dtw_all_pairs(const double* signals, Index n_signals, Index n_leads, Index 
   for (Index s = 0; s < n_signals; ++s) {
     for (Index l = 0; l < n_leads; ++l) out[(s * n_signals + s) * n_leads + l] = 0.0;
   }
-  // Work items are (pair, lead); the pair index p enumerates s < t row by row.
-  const Index n_items = n_pairs * n_leads;
-  const int threads = resolve_threads(n_threads);
-  (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
-#endif
-  {
-    std::vector<double> work;
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 4)
-#endif
-    for (Index item = 0; item < n_items; ++item) {
-      const Index p = item / n_leads;
-      const Index l = item % n_leads;
-      // Invert p = s * (2S - s - 1) / 2 + (t - s - 1).
-      Index s = 0;
-      Index first = 0;
-      while (first + (n_signals - s - 1) <= p) {
-        first += n_signals - s - 1;
-        ++s;
-      }
-      const Index t = s + 1 + (p - first);
-      const double d = dtw_distance(signals + s * per_signal + l * n_samples, lengths[s],
-                                    signals + t * per_signal + l * n_samples, lengths[t], opt, work);
-      out[(s * n_signals + t) * n_leads + l] = d;
-      out[(t * n_signals + s) * n_leads + l] = d;
-    }
-  }
+  // Work items are (pair, lead); the pair index p enumerates s < t row by row, row s starting
+  // at pair row_start[s].
+  std::vector<Index> row_start(static_cast<std::size_t>(n_signals) + 1, 0);
+  for (Index s = 0; s < n_signals; ++s) row_start[s + 1] = row_start[s] + (n_signals - s - 1);
+  for_each_item(n_pairs * n_leads, n_threads, [&](Index item, std::vector<double>& work) {
+    const Index p = item / n_leads;
+    const Index l = item % n_leads;
+    const Index s = static_cast<Index>(std::upper_bound(row_start.begin(), row_start.end(), p) - row_start.begin()) - 1;
+    const Index t = s + 1 + (p - row_start[s]);
+    const double d = dtw_distance(signals + s * per_signal + l * n_samples, lengths[s],
+                                  signals + t * per_signal + l * n_samples, lengths[t], opt, work);
+    out[(s * n_signals + t) * n_leads + l] = d;
+    out[(t * n_signals + s) * n_leads + l] = d;
+  });
 }
 
 void dtw_one_to_many(const double* reference, Index ref_stride, Index ref_len, const double* signals,
                      Index n_signals, Index n_leads, Index n_samples, const Index* lengths, const DtwOptions& opt,
                      int n_threads, double* out) {
-  const Index n_items = n_signals * n_leads;
-  const int threads = resolve_threads(n_threads);
-  (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
-#endif
-  {
-    std::vector<double> work;
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 4)
-#endif
-    for (Index item = 0; item < n_items; ++item) {
-      const Index s = item / n_leads;
-      const Index l = item % n_leads;
-      out[item] = dtw_distance(reference + l * ref_stride, ref_len,
-                               signals + (s * n_leads + l) * n_samples, lengths[s], opt, work);
-    }
-  }
+  for_each_item(n_signals * n_leads, n_threads, [&](Index item, std::vector<double>& work) {
+    const Index s = item / n_leads;
+    const Index l = item % n_leads;
+    out[item] = dtw_distance(reference + l * ref_stride, ref_len, signals + (s * n_leads + l) * n_samples,
+                             lengths[s], opt, work);
+  });
 }
 
 }  // namespace mitwin
