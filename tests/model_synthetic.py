@@ -124,6 +124,19 @@ def _qrs(xyz: np.ndarray, coords: np.ndarray, labels: np.ndarray, length: int = 
     return leads.astype(np.float32), n_valid
 
 
+def write_header(f: h5py.File, scenarios: dict, config: dict) -> None:
+    """The file attributes of the documented layout (1 ms, 512 samples, 8 leads), written by hand."""
+    f.attrs["format"] = "mitwin-dataset"
+    f.attrs["format_version"] = 1
+    f.attrs["mitwin_version"] = "test"
+    f.attrs["dt_ms"] = 1.0
+    f.attrs["qrs_samples"] = 512
+    f.attrs["leads"] = np.array(LEADS, dtype=h5py.string_dtype())
+    f.attrs["scenario_names"] = np.array(["baseline", *scenarios], dtype=h5py.string_dtype())
+    f.attrs["scenarios_json"] = json.dumps(scenarios)
+    f.attrs["config_json"] = json.dumps(config)
+
+
 def write_dataset(path: str | Path, n_subjects: int = 6, n_cloud: int = 512, n_coarse: int = 128,
                   n_dense: int = 512, seed: int = 0, noise: float = 0.01) -> Path:
     """Write a synthetic dataset in the campaign layout; returns its path."""
@@ -132,15 +145,7 @@ def write_dataset(path: str | Path, n_subjects: int = 6, n_cloud: int = 512, n_c
     scen = scenarios()
     names = ["baseline", *scen]
     with h5py.File(path, "w") as f:
-        f.attrs["format"] = "mitwin-dataset"
-        f.attrs["format_version"] = 1
-        f.attrs["mitwin_version"] = "test"
-        f.attrs["dt_ms"] = 1.0
-        f.attrs["qrs_samples"] = 512
-        f.attrs["leads"] = np.array(LEADS, dtype=h5py.string_dtype())
-        f.attrs["scenario_names"] = np.array(names, dtype=h5py.string_dtype())
-        f.attrs["scenarios_json"] = json.dumps(scen)
-        f.attrs["config_json"] = json.dumps({"synthetic": True, "seed": seed})
+        write_header(f, scen, {"synthetic": True, "seed": seed})
         for s in range(n_subjects):
             g = _geometry(rng)
             coords = _sample_coords(rng, n_cloud)

@@ -13,6 +13,7 @@ from mitwin.analysis.biomarkers import LEADS
 from mitwin.analysis.dtw import DEFAULT_PENALTY, dtw
 from mitwin.analysis.sensitivity import describe_scenarios, normalise_qrs, run_sensitivity
 from mitwin.errors import DatasetError
+from model_synthetic import write_header
 
 h5py = pytest.importorskip("h5py")
 
@@ -62,15 +63,7 @@ def write_dataset(path: Path, n_subjects: int = 2, seed: int = 0, locations: tup
     sc = _scenarios(locations)
     names = ["baseline", *sc]
     with h5py.File(path, "w") as fh:
-        fh.attrs["format"] = "mitwin-dataset"
-        fh.attrs["format_version"] = 1
-        fh.attrs["mitwin_version"] = "test"
-        fh.attrs["dt_ms"] = 1.0
-        fh.attrs["qrs_samples"] = 512
-        fh.attrs["leads"] = np.array(LEADS, dtype=h5py.string_dtype())
-        fh.attrs["scenario_names"] = np.array(names, dtype=h5py.string_dtype())
-        fh.attrs["scenarios_json"] = json.dumps(sc)
-        fh.attrs["config_json"] = json.dumps({})
+        write_header(fh, sc, {})
         for i in range(n_subjects):
             g = fh.create_group(f"subjects/subject_{i:03d}")
             qrs = np.zeros((len(names), 8, 512), np.float32)
