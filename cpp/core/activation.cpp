@@ -517,7 +517,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
     for (std::size_t i = 0; i < n; ++i) ws.medium[i] = layer_[i] ? -1.0 : ws.slow[i];
     ws.src.resize(n);
     for (std::size_t i = 0; i < n; ++i) ws.src[i] = static_cast<std::int32_t>(i);
-    ws.tsrc.assign(n, 0.0);
+    ws.tsrc.resize(n);  // read only where src is not the node itself, and written with it
     exact_init(roots, root_times, n_roots, ws);
   }
   // bucket width: the smallest edge cost (no edge gets cheaper, factors are <= 1)
