@@ -7,11 +7,31 @@ and what came.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from .errors import MeshError
+
+
+#: Largest thread count accepted anywhere (the C++ core enforces the same bound).
+MAX_THREADS = 1024
+
+
+def check_n_threads(n_threads: Any, name: str = "n_threads") -> int:
+    """Return a thread count in [1, MAX_THREADS]; None means every core of this machine.
+
+    >>> check_n_threads(2)
+    2
+    >>> check_n_threads(None) >= 1
+    True
+    """
+    if n_threads is None:
+        return max(1, min(os.cpu_count() or 1, MAX_THREADS))
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or not 1 <= n_threads <= MAX_THREADS:
+        raise ValueError(f"{name}: expected None (all cores) or an integer in [1, {MAX_THREADS}], got {n_threads!r}")
+    return int(n_threads)
 
 
 def _describe(a: Any) -> str:

@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from .._core_loader import core
-from .._validate import as_float_array
+from .._validate import as_float_array, check_n_threads
 
 logger = logging.getLogger(__name__)
 
@@ -87,13 +87,7 @@ def _check_options(band: Any, cost: str, penalty: Any, n_threads: Any = None) ->
         raise ValueError(f"penalty: expected a finite number >= 0, got {penalty!r}") from exc
     if not np.isfinite(pen) or pen < 0:
         raise ValueError(f"penalty: expected a finite number >= 0, got {penalty!r}")
-    if n_threads is None:
-        threads = 0
-    elif isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or int(n_threads) < 1:
-        raise ValueError(f"n_threads: expected None or an integer >= 1, got {n_threads!r}")
-    else:
-        threads = int(n_threads)
-    return band_i, pen, threads
+    return band_i, pen, check_n_threads(n_threads)
 
 
 def _as_signal(x: Any, name: str) -> np.ndarray:

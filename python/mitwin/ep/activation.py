@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .._core_loader import core
-from .._validate import as_float_array, as_index_array, as_points, as_tets, check_tets
+from .._validate import as_float_array, as_index_array, as_points, as_tets, check_n_threads, check_tets
 from ..errors import UnreachableError
 
 logger = logging.getLogger(__name__)
@@ -267,13 +267,7 @@ class ActivationSolver:
         """
         r, t = self._sources(roots, root_times)
         sf = self._factors(speed_factors, "speed_factors", (None, self.n_nodes))
-        if n_threads is None:
-            nt = 0
-        else:
-            if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
-                raise ValueError(f"n_threads: expected a positive integer or None, got {n_threads!r}")
-            nt = int(n_threads)
-        return self._check_reached(self._core.solve_batch(r, t, sf, nt))
+        return self._check_reached(self._core.solve_batch(r, t, sf, check_n_threads(n_threads)))
 
 
 def activation_times(

@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_float_array, as_points, as_tets, check_tets
+from .._validate import as_float_array, as_points, as_tets, check_n_threads, check_tets
 
 __all__ = [
     "ECG",
@@ -504,14 +504,6 @@ def _check_electrodes_outside(points: np.ndarray, tets: np.ndarray, pos: np.ndar
                            "of 1/r is inaccurate that close", name, dmin, edge)
 
 
-def _n_threads(n_threads: int | None) -> int:
-    if n_threads is None:
-        return 0
-    if int(n_threads) != n_threads or n_threads < 0:
-        raise ValueError(f"n_threads: expected None or an integer >= 0 (0 = all), got {n_threads!r}")
-    return int(n_threads)
-
-
 class LeadField:
     """Pseudo-ECG lead field of a mesh and an electrode set; synthesises QRS complexes from activation maps.
 
@@ -562,7 +554,7 @@ class LeadField:
         self._n = pts.shape[0]
         self._electrodes = pos
         self.k = float(k)
-        self.matrix: np.ndarray = core.lead_field(pts, tt, pos, scale=self.k, n_threads=_n_threads(n_threads))
+        self.matrix: np.ndarray = core.lead_field(pts, tt, pos, scale=self.k, n_threads=check_n_threads(n_threads))
         self.lead_matrix: np.ndarray = np.ascontiguousarray(self.matrix @ LEAD_TRANSFORM.T)
         logger.debug("lead field built: %d nodes, %d tets, %d electrodes", pts.shape[0], tt.shape[0], pos.shape[0])
 
@@ -606,7 +598,7 @@ class LeadField:
             raise ValueError(f"margin: expected a time >= 0 ms, got {margin}")
         if not math.isfinite(amplitude):
             raise ValueError(f"amplitude: expected a finite upstroke amplitude in mV, got {amplitude}")
-        t_start, t_end = core.value_range(at, n_threads=_n_threads(n_threads)) if at.size else (0.0, 0.0)
+        t_start, t_end = core.value_range(at, n_threads=check_n_threads(n_threads)) if at.size else (0.0, 0.0)
         if not (math.isfinite(t_start) and math.isfinite(t_end)):  # NaN propagates into min and max
             bad = int(np.count_nonzero(~np.isfinite(at)))
             raise ValueError(f"{name}: expected finite activation times, got {bad} NaN/inf entries")
@@ -636,7 +628,7 @@ class LeadField:
         # With a filter, `pad` true samples are synthesised either side so that the filter sees the real
         # signal (rest before t = 0, no signal after the end); the filter runs in C++ (as _filtfilt).
         out = core.synthesize_qrs(lead, at, -pad * dt, dt, n_samples + 2 * pad, amplitude * values, first,
-                                  sos=sos, zi=zi, n_threads=_n_threads(n_threads))
+                                  sos=sos, zi=zi, n_threads=check_n_threads(n_threads))
         return np.ascontiguousarray(out[..., pad : pad + n_samples])
 
     def _finish(self, sig: np.ndarray, remove_baseline_: bool, normalise_: str | None) -> np.ndarray:
