@@ -17,3 +17,7 @@ class UnreachableError(MitwinError, ValueError):
 
 class DatasetError(MitwinError, ValueError):
     """A dataset file does not have the layout mitwin expects."""
+
+
+class CheckpointError(MitwinError, ValueError):
+    """A training run's checkpoint or run description is corrupt, or holds more than tensors and plain values."""
