@@ -70,6 +70,26 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_qrs(path: Path, record: bool) -> object:
+    """A QRS from a mitwin CSV (8 leads), or, with ``record`` or a WFDB header, from a whole recording."""
+    from .ep.ecg import ECG
+
+    if record or path.suffix.lower() in (".hea", ".mat", ".dat", ""):
+        from .ep.extract import extract_qrs
+        from .ep.records import read_ecg
+
+        return extract_qrs(read_ecg(path))
+    return ECG.from_csv(path)
+
+
+def _cmd_check_ecg(args: argparse.Namespace) -> int:
+    from .ep.criteria import check_ecg
+
+    c = check_ecg(_read_qrs(args.ecg, args.record))  # type: ignore[arg-type]
+    print(c.to_json() if args.json else c.summary())
+    return 0 if c.normal else 1
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -132,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qrs", type=Path, required=True, help="CSV with a column per lead (I, II, V1..V6), 1 kHz")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=_cmd_infer)
+
+    p = sub.add_parser("check-ecg", help="the normal-ECG criteria of a QRS (exit 0 normal, 1 abnormal)")
+    p.add_argument("ecg", type=Path, help="QRS CSV (t_ms, I, II, V1..V6) or, with --record, a 12-lead recording")
+    p.add_argument("--record", action="store_true", help="a whole recording (WFDB, CSV): read it and extract the QRS")
+    p.add_argument("--json", action="store_true", help="print every measured value as JSON")
+    p.set_defaults(func=_cmd_check_ecg)
 
     p = sub.add_parser("demo", help="the whole pipeline end to end on a small default")
     p.add_argument("--out", type=Path, default=Path("mitwin-demo"))
