@@ -26,7 +26,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from mitwin import _core
-from mitwin.ep.ecg import ELECTRODES, LEAD_TRANSFORM, LeadField
+from mitwin.ep.leadfield import LeadField
+from mitwin.ep.leads import ELECTRODES, LEAD_TRANSFORM
 
 FULL = os.environ.get("MITWIN_BENCH", "short").lower() == "full"
 SPEED = 0.6  # mm/ms, isotropic, for the activation map of the benchmarks

@@ -9,19 +9,11 @@ from hypothesis import strategies as st
 
 import mitwin
 from mitwin.anatomy.synthetic import box_mesh
-from mitwin.ep.ecg import (
-    ECG,
-    ECGBatch,
-    ELECTRODES,
-    LEADS,
-    LeadField,
-    lowpass,
-    normalise,
-    pseudo_ecg,
-    qrs_duration,
-    remove_baseline,
-    total_activation_time,
-)
+from mitwin.ep.delineation import qrs_duration, total_activation_time
+from mitwin.ep.ecg import ECG, ECGBatch, ELECTRODES, LEADS
+from mitwin.ep.filters import lowpass, remove_baseline
+from mitwin.ep.leadfield import LeadField, pseudo_ecg
+from mitwin.ep.normalise import normalise
 from mitwin.errors import MeshError
 
 REST, PLATEAU = -85.0, 15.0

@@ -227,7 +227,7 @@ def normalise_qrs(qrs: Any, lengths: Any, mode: str | None = "amplitude", refere
         if scale == 0.0:
             raise ValueError("qrs: the reference QRS is zero in every lead; cannot normalise")
         return arr / scale
-    from ..ep.ecg import normalise
+    from ..ep.normalise import normalise
 
     return np.asarray(normalise(arr, mode, LEADS), dtype=np.float64)
 
@@ -436,7 +436,7 @@ def apical_size_experiment(cohort: str | os.PathLike, subjects: Sequence[str], r
 def _signal_durations(signals: np.ndarray, lens: np.ndarray, dt: float) -> np.ndarray:
     """QRS durations (ms) of (S, 8, T) signals by :func:`mitwin.ep.ecg.qrs_duration` (the dataset's
     definition) over each valid window."""
-    from ..ep.ecg import qrs_duration
+    from ..ep.delineation import qrs_duration
 
     return np.array([float(qrs_duration(signals[k, :, : int(n)], dt)) for k, n in enumerate(lens)])
 
