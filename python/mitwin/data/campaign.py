@@ -32,6 +32,10 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import DatasetError
+from ..ep.conduction import DENSE_SPEED, HIS_SITE, PURKINJE_SPEED, ROOT_SITES, SPARSE_SPEED
+from ..ep.forward import DEFAULT_SPEEDS, prepare
+from ..ep.leadfield import QRSOptions
+from ..ep.leads import ELECTRODES, LEADS
 from ..infarct import SCENARIOS, Infarct, load_scenarios
 from .store import QRS_SAMPLES, Header, SubjectRecord, merge, read_header, validate_dataset, write_part
 
@@ -50,34 +54,34 @@ class CampaignSettings:
 
     scenarios: dict[str, Infarct]
     method: str = "eikonal"
-    speeds: tuple[float, float, float] = (0.65, 0.48, 0.51)
-    dense_speed: float = 1.5
-    sparse_speed: float = 1.0
-    purkinje_speed: float = 2.5
-    dt_ms: float = 1.0
+    speeds: tuple[float, float, float] = DEFAULT_SPEEDS
+    dense_speed: float = DENSE_SPEED
+    sparse_speed: float = SPARSE_SPEED
+    purkinje_speed: float = PURKINJE_SPEED
     qrs_samples: int = QRS_SAMPLES
     n_cloud: int = 4096
     n_coarse: int = 1024
     n_dense: int = 4096
-    qrs_options: dict[str, Any] = field(default_factory=dict)
+    qrs_options: QRSOptions = field(default_factory=QRSOptions)
+
+    @property
+    def dt_ms(self) -> float:
+        """QRS sampling interval, ms (``qrs_options.dt``)."""
+        return self.qrs_options.dt
 
     def config(self) -> dict[str, Any]:
         """JSON-ready description stored as ``config_json``."""
-        from ..ep.conduction import HIS_SITE, ROOT_SITES
-
         return {
             "method": self.method, "speeds_m_per_s": list(self.speeds),
             "endocardial_speeds_m_per_s": {"dense": self.dense_speed, "sparse": self.sparse_speed},
             "purkinje_speed_m_per_s": self.purkinje_speed,
             "root_sites": {k: list(v) for k, v in ROOT_SITES.items()}, "his_site": list(HIS_SITE),
-            "dt_ms": self.dt_ms, "qrs_samples": self.qrs_samples, "qrs_options": self.qrs_options,
+            "dt_ms": self.dt_ms, "qrs_samples": self.qrs_samples, "qrs_options": self.qrs_options.to_dict(),
             "n_cloud": self.n_cloud, "n_coarse": self.n_coarse, "n_dense": self.n_dense,
             "seed_rule": "SeedSequence([cohort seed, subject index]).generate_state(1)[0]",
         }
 
     def header(self) -> Header:
-        from ..ep.ecg import LEADS
-
         return Header(
             mitwin_version=__version__, leads=tuple(LEADS), scenario_names=("baseline", *self.scenarios),
             scenarios_json=json.dumps({k: v.to_dict() for k, v in self.scenarios.items()}),
@@ -114,6 +118,9 @@ def _cloud(heart: Any, n: int, seed: int, point_cloud: Callable[..., Any]) -> tu
 def simulate_subject(path: str | Path, index: int, settings: CampaignSettings) -> tuple[SubjectRecord, dict[str, float]]:
     """Simulate one subject: baseline + every scenario, the point cloud and the targets.
 
+    The forward model is :func:`mitwin.ep.forward.prepare` and one
+    :meth:`~mitwin.ep.forward.Forward.simulate_batch`, on one thread (subjects run in parallel).
+
     Parameters
     ----------
     path : subject mesh (``Heart.load``)
@@ -123,15 +130,13 @@ def simulate_subject(path: str | Path, index: int, settings: CampaignSettings) -
     Returns
     -------
     record : SubjectRecord
-    timings : dict of seconds spent in ``load``, ``setup`` (conduction system, solver graph),
-        ``lead_field``, ``labels``, ``activation``, ``qrs``, ``cloud``.
+    timings : dict of seconds spent in ``load``, ``prepare`` (conduction system, solver graph, lead
+        field), ``simulate`` (labels, activation batch, QRS batch), ``qrs`` (storage and duration),
+        ``cloud``.
     """
     from ..anatomy.heart import Heart
     from ..anatomy.pointcloud import point_cloud, surface_targets
-    from ..ep.activation import ActivationSolver
-    from ..ep.conduction import conduction_system
-    from ..ep.ecg import ELECTRODES, LeadField, qrs_duration
-    from ..ep.forward import Forward
+    from ..ep.delineation import qrs_duration
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -147,30 +152,19 @@ def simulate_subject(path: str | Path, index: int, settings: CampaignSettings) -
     heart = Heart.load(path)
     seed = subject_seed(int(heart.meta.get("seed", 0)), index)
     lap("load")
-    conduction = conduction_system(heart, dense=settings.dense_speed, sparse=settings.sparse_speed,
-                                   purkinje_speed=settings.purkinje_speed)
-    solver = ActivationSolver(heart.points, heart.tets, heart.fibres, heart.sheets, speeds=settings.speeds,
-                              endo_speed=conduction.endo_speed, method=settings.method)
-    lap("setup")
-    lead_field = LeadField(heart.points, heart.tets, heart.electrodes, n_threads=1)
-    lap("lead_field")
-    fwd = Forward(heart, solver, lead_field, conduction, dt=settings.dt_ms, qrs_options=settings.qrs_options)
-    infarcts: list[Infarct | None] = [None, *settings.scenarios.values()]
-    labels = np.stack([fwd.labels(inf) for inf in infarcts])
-    factors = np.stack([np.ones(heart.n_nodes)] + [inf.speed_factor(lab) for inf, lab in zip(infarcts[1:], labels[1:])])
-    lap("labels")
-    at = fwd.activation(factors, n_threads=1)
-    lap("activation")
-    batch = lead_field.qrs_batch(at, settings.dt_ms, n_threads=1, **settings.qrs_options)
-    margin = float(settings.qrs_options.get("margin", 10.0))
-    length = np.floor(at.max(axis=1) / settings.dt_ms).astype(np.int64) + 1 + int(np.ceil(margin / settings.dt_ms))
-    length = np.minimum(length, batch.signals.shape[-1])
+    fwd = prepare(heart, speeds=settings.speeds, dense_speed=settings.dense_speed, sparse_speed=settings.sparse_speed,
+                  purkinje_speed=settings.purkinje_speed, method=settings.method, qrs_options=settings.qrs_options,
+                  n_threads=1)
+    lap("prepare")
+    batch = fwd.simulate_batch([None, *settings.scenarios.values()], n_threads=1)
+    lap("simulate")
+    at, labels, length = batch.at, batch.labels, batch.qrs_length
     k_rows = at.shape[0]
-    qrs = np.zeros((k_rows, batch.signals.shape[1], settings.qrs_samples), dtype=np.float32)
+    qrs = np.zeros((k_rows, len(LEADS), settings.qrs_samples), dtype=np.float32)
     duration = np.empty(k_rows, dtype=np.float32)
     cut = []
     for k in range(k_rows):
-        sig = batch.signals[k, :, : length[k]]
+        sig = batch.qrs.signals[k, :, : length[k]]
         duration[k] = qrs_duration(sig, settings.dt_ms)
         m = min(int(length[k]), settings.qrs_samples)
         if m < length[k]:

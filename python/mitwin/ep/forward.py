@@ -14,14 +14,18 @@ endocardial layer's included, is scaled by the infarct's speed factors.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..infarct import Infarct
+from .activation import ActivationSolver
 from .conduction import DENSE_SPEED, PURKINJE_SPEED, SPARSE_SPEED, Conduction, conduction_system
+from .ecg import ECG, ECGBatch
+from .heartlike import HeartLike
+from .leadfield import LeadField, QRSOptions, qrs_length
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +52,19 @@ class Simulation:
 
     at: np.ndarray
     labels: np.ndarray
-    qrs: Any
+    qrs: ECG
     infarct: Infarct | None = None
 
     @property
     def qrs_duration(self) -> float:
-        """QRS duration from the signal, ms (:func:`mitwin.ep.ecg.qrs_duration`)."""
+        """QRS duration from the signal, ms (:func:`mitwin.ep.delineation.qrs_duration`)."""
         return float(self.qrs.qrs_duration())
 
     @property
     def total_activation_time(self) -> float:
-        """``max(at) - min(at)``, ms."""
-        return float(self.at.max() - self.at.min())
+        """``max(at) - min(at)`` over the nodes that activate, ms."""
+        active = self.at[np.isfinite(self.at)]
+        return float(active.max() - active.min())
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class BatchSimulation:
 
     at: np.ndarray
     labels: np.ndarray
-    qrs: Any
+    qrs: ECGBatch
     qrs_length: np.ndarray
     infarcts: list[Infarct | None] = field(default_factory=list)
 
@@ -86,8 +91,6 @@ class BatchSimulation:
         return int(self.at.shape[0])
 
     def __getitem__(self, k: int) -> Simulation:
-        from .ecg import ECG
-
         full = self.qrs[k]
         ecg = ECG(full.signals[:, : int(self.qrs_length[k])], full.dt, full.leads, full.t0)
         return Simulation(self.at[k], self.labels[k], ecg, self.infarcts[k])
@@ -103,19 +106,22 @@ class Forward:
     heart : Heart
     conduction : :class:`mitwin.ep.conduction.Conduction`
     solver : :class:`mitwin.ep.activation.ActivationSolver`
-    lead_field : :class:`mitwin.ep.ecg.LeadField`
-    dt : float, ms
-    qrs_options : dict, keyword arguments of ``LeadField.qrs``
+    lead_field : :class:`mitwin.ep.leadfield.LeadField`
+    qrs_options : :class:`mitwin.ep.leadfield.QRSOptions`
     """
 
-    def __init__(self, heart: Any, solver: Any, lead_field: Any, conduction: Conduction, *, dt: float,
-                 qrs_options: dict[str, Any]) -> None:
+    def __init__(self, heart: HeartLike, solver: ActivationSolver, lead_field: LeadField, conduction: Conduction,
+                 *, qrs_options: QRSOptions) -> None:
         self.heart = heart
         self.solver = solver
         self.lead_field = lead_field
         self.conduction = conduction
-        self.dt = float(dt)
-        self.qrs_options = dict(qrs_options)
+        self.qrs_options = qrs_options
+
+    @property
+    def dt(self) -> float:
+        """QRS sampling interval, ms."""
+        return self.qrs_options.dt
 
     @property
     def n_nodes(self) -> int:
@@ -153,7 +159,7 @@ class Forward:
         labels = self.labels(infarct)
         c = self.conduction
         at = self.solver.solve(c.roots, c.root_times, self._speed_factor(infarct, labels))
-        qrs = self.lead_field.qrs(at, self.dt, **self.qrs_options)
+        qrs = self.lead_field.qrs(at, options=self.qrs_options)
         return Simulation(at, labels, qrs, infarct)
 
     def simulate_batch(self, infarcts: Sequence[Infarct | None], n_threads: int | None = 1) -> BatchSimulation:
@@ -176,25 +182,22 @@ class Forward:
         labels = np.stack([self.labels(inf) for inf in infarcts])
         factors = np.stack([self._speed_factor(inf, lab) for inf, lab in zip(infarcts, labels)])
         at = self.activation(factors, n_threads=n_threads)
-        options = {k: v for k, v in self.qrs_options.items() if k != "n_threads"}
-        qrs = self.lead_field.qrs_batch(at, self.dt, n_threads=n_threads, **options)
-        margin = float(self.qrs_options.get("margin", 10.0))
-        length = np.floor(at.max(axis=1) / self.dt).astype(np.int64) + 1 + int(np.ceil(margin / self.dt))
-        length = np.minimum(length, qrs.signals.shape[-1])
+        qrs = self.lead_field.qrs_batch(at, options=self.qrs_options, n_threads=n_threads)
+        length = np.minimum(qrs_length(at, self.qrs_options), qrs.signals.shape[-1])
         return BatchSimulation(at, labels, qrs, length, infarcts)
 
 
-def prepare(heart: Any, *, speeds: Sequence[float] = DEFAULT_SPEEDS, dense_speed: float = DENSE_SPEED,
+def prepare(heart: HeartLike, *, speeds: Sequence[float] = DEFAULT_SPEEDS, dense_speed: float = DENSE_SPEED,
             sparse_speed: float = SPARSE_SPEED, purkinje_speed: float = PURKINJE_SPEED,
-            method: str = "eikonal", dt: float = 1.0, electrodes: dict | None = None,
-            qrs_options: dict[str, Any] | None = None) -> Forward:
+            method: str = "eikonal", dt: float | None = None, electrodes: dict[str, Any] | None = None,
+            qrs_options: QRSOptions | dict[str, Any] | None = None, n_threads: int | None = None) -> Forward:
     """Set up the forward model of one heart (the expensive part, done once).
 
     Parameters
     ----------
     heart : Heart
         A :class:`mitwin.anatomy.heart.Heart` (points, tets, surfaces, coordinates, fibres,
-        electrodes).
+        electrodes), or any object with those attributes (:class:`HeartLike`).
     speeds : (3,) float
         Healthy speeds along fibre, sheet, sheet-normal, m/s.
     dense_speed, sparse_speed : float
@@ -203,32 +206,35 @@ def prepare(heart: Any, *, speeds: Sequence[float] = DEFAULT_SPEEDS, dense_speed
         Purkinje speed for the root delays, m/s.
     method : {"eikonal", "dijkstra"}
         Activation solver (:class:`mitwin.ep.activation.ActivationSolver`).
-    dt : float
-        QRS sampling interval, ms.
+    dt : float, optional
+        QRS sampling interval, ms (shorthand for ``qrs_options.dt``).
     electrodes : dict, optional
         Electrode positions replacing ``heart.electrodes``.
-    qrs_options : dict, optional
-        Extra keyword arguments of :meth:`mitwin.ep.ecg.LeadField.qrs` (template, margin,
-        lowpass_hz, ...).
+    qrs_options : QRSOptions or dict, optional
+        How the QRS is synthesised (:class:`mitwin.ep.leadfield.QRSOptions`: template, margin,
+        low-pass, ...); a dict holds some of its fields.
+    n_threads : int, optional
+        Threads for building the lead field (None: all cores).
 
     Returns
     -------
     Forward
     """
-    from .activation import ActivationSolver
-    from .ecg import LeadField
-
     for attr in ("points", "tets", "fibres", "sheets", "surfaces", "tm", "ab", "rt", "tv", "electrodes"):
         if not hasattr(heart, attr):
             raise ValueError(f"heart: expected a Heart with {attr!r}, got {type(heart).__name__} without it")
+    options = qrs_options if isinstance(qrs_options, QRSOptions) else QRSOptions.from_dict(qrs_options)
+    if dt is not None:
+        options = options.with_changes(dt=dt)
     conduction = conduction_system(heart, dense=dense_speed, sparse=sparse_speed, purkinje_speed=purkinje_speed)
     solver = ActivationSolver(heart.points, heart.tets, heart.fibres, heart.sheets, speeds=tuple(speeds),
                               endo_speed=conduction.endo_speed, method=method)
-    lead_field = LeadField(heart.points, heart.tets, heart.electrodes if electrodes is None else electrodes)
-    return Forward(heart, solver, lead_field, conduction, dt=dt, qrs_options=qrs_options or {})
+    lead_field = LeadField(heart.points, heart.tets, heart.electrodes if electrodes is None else electrodes,
+                           n_threads=n_threads)
+    return Forward(heart, solver, lead_field, conduction, qrs_options=options)
 
 
-def simulate(heart: Any, infarct: Infarct | None = None, **options: Any) -> Simulation:
+def simulate(heart: HeartLike, infarct: Infarct | None = None, **options: Any) -> Simulation:
     """Simulate one heart with one infarct (None: healthy) - ``prepare(heart, **options).simulate(infarct)``.
 
     Examples
