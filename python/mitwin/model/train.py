@@ -23,6 +23,8 @@ from torch.utils.data import DataLoader, Subset
 
 from .._atomic import atomic_path, write_text_atomic
 from ..data.torchdata import InfarctDataset, read_header, split_subjects
+from ..errors import CheckpointError
+from .checkpoints import load_checkpoint, read_run_info, save_checkpoint
 from .dualvae import DualVAE, build_model
 from .losses import TERMS, InferenceLoss
 from .metrics import segmentation_scores
@@ -32,6 +34,7 @@ from .presets import Preset, get_preset
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
+_LAST_KEYS = ("model", "optimizer", "scheduler", "epoch", "best", "log", "elapsed_s", "rng_cpu")
 
 
 def seed_everything(seed: int) -> None:
@@ -42,10 +45,30 @@ def seed_everything(seed: int) -> None:
 
 
 def pick_device(device: str | torch.device | None, prefer_cuda: bool = True) -> torch.device:
-    """``device`` if given, else CUDA when available and preferred, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if prefer_cuda and torch.cuda.is_available() else "cpu")
+    """``device`` if given, else CUDA when available and preferred, else CPU.
+
+    Raises
+    ------
+    ValueError
+        When ``device`` is not a torch device string, or names an accelerator this machine does not have.
+    """
+    if device is None:
+        return torch.device("cuda" if prefer_cuda and torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(f"device: expected a torch device such as 'cpu' or 'cuda:0', got {device!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"device: expected a torch device such as 'cpu' or 'cuda:0', got {device!r}") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ValueError(f"device: {str(device)!r} asked for, but torch sees no CUDA device here; use 'cpu'")
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(f"device: {str(device)!r} asked for, but torch sees {n} CUDA device(s)")
+    elif dev.type not in ("cpu", "mps"):
+        raise ValueError(f"device: expected 'cpu' or a CUDA device, got {device!r}")
+    return dev
 
 
 def make_dataset(path: str | Path, subjects: list[str], preset: Preset, scenarios: list[str] | None = None,
@@ -66,30 +89,37 @@ def batch_plan(batch: dict[str, torch.Tensor], n_levels: int) -> SamplingPlan:
     return SamplingPlan.from_dict(batch, n_levels)
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace``."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def load_run(run: str | Path, which: str = "best", device: str | torch.device | None = "cpu"
              ) -> tuple[DualVAE, Preset, dict[str, Any]]:
     """Model (eval mode), preset and ``run.json`` of a run directory; ``which`` is ``best`` or ``last``."""
+    if which not in ("best", "last"):
+        raise ValueError(f"which: expected 'best' or 'last', got {which!r}")
     run = Path(run)
     info_path = run / RUN_FILE
-    if not info_path.is_file():
-        raise FileNotFoundError(f"{run} is not a training run (no {RUN_FILE})")
-    info = json.loads(info_path.read_text())
-    preset = Preset.from_dict(info["preset"])
-    ckpt_path = run / f"{which}.pt"
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"{ckpt_path} does not exist")
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    ckpt = torch.load(ckpt_path, map_location=dev, weights_only=False)
+    info = read_run_info(info_path)
+    preset = _preset_of(info, info_path)
+    dev = pick_device(device if device is not None else "cpu")
+    ckpt = load_checkpoint(run / f"{which}.pt", map_location=dev)
     model = build_model(preset.model).to(dev)
-    model.load_state_dict(ckpt["model"])
+    _load_state(model, ckpt["model"], run / f"{which}.pt")
     model.eval()
     return model, preset, info
+
+
+def _preset_of(info: dict[str, Any], path: Path) -> Preset:
+    try:
+        return Preset.from_dict(info["preset"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: its preset is not a valid mitwin preset ({exc})") from None
+
+
+def _load_state(module: Any, state: Any, path: Path, what: str = "model") -> None:
+    """``module.load_state_dict(state)`` with a one-line CheckpointError when the shapes or keys do not fit."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        first = " ".join(str(exc).split())[:300]
+        raise CheckpointError(f"checkpoint {path}: its {what} state does not fit this run ({first})") from None
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -198,30 +228,54 @@ def train(dataset: str | Path, out: str | Path, preset: str | Preset = "cpu", ep
     Path of the run directory.
     """
     p = get_preset(preset)
-    threads = p.train.cpu_threads if (device is None or torch.device(device).type == "cpu") else None
+    dev = pick_device(device, p.train.prefer_cuda)
+    threads = p.train.cpu_threads if dev.type == "cpu" else None
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
-        return _train(dataset, out, p, epochs, seed, device, progress, overrides)
+        return _train(dataset, out, p, epochs, seed, dev, progress, overrides)
     finally:
         torch.set_num_threads(old_threads)
 
 
+def _run_dir(out: str | Path) -> Path:
+    """``out`` as a run directory, created; a clear error when it or a folder above it is a file."""
+    out = Path(out)
+    for parent in (out, *out.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"out: expected a run directory, but {str(parent)!r} is a file")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _check_same_run(old: dict[str, Any], info: dict[str, Any], out: Path) -> None:
+    same = old.get("seed") == info["seed"] and old.get("split") == info["split"]
+    old_p = json.loads(json.dumps(old.get("preset", {})))
+    new_p = json.loads(json.dumps(info["preset"]))
+    for d in (old_p, new_p):
+        d.get("train", {}).pop("epochs", None)
+    if not same or old_p != new_p:
+        raise ValueError(f"{out} holds a run with another preset, seed or split; use a new directory")
+    if old.get("scenarios") not in (None, info["scenarios"]):
+        raise ValueError(f"{out} holds a run on other scenarios than this dataset's; use a new directory")
+
+
 def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, seed: int,
-           device: str | torch.device | None, progress: bool, overrides: dict[str, Any]) -> Path:
+           dev: torch.device, progress: bool, overrides: dict[str, Any]) -> Path:
     if epochs is not None:
-        if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
         overrides["epochs"] = int(epochs)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    seed = int(seed)
     if overrides:
         p = p.with_overrides(**overrides)
     dataset = Path(dataset)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     header = read_header(dataset)
     train_ids, val_ids, test_ids = split_subjects(header["subject_ids"], "paper", seed)
-    dev = pick_device(device, p.train.prefer_cuda)
+    out = _run_dir(out)
 
     info_path = out / RUN_FILE
     last_path = out / "last.pt"
@@ -229,23 +283,13 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
         "format": "mitwin-run", "preset": p.to_dict(), "dataset": str(dataset.resolve()), "seed": seed,
         "split": {"train": train_ids, "val": val_ids, "test": test_ids},
     }
-    if info_path.is_file():
-        old = json.loads(info_path.read_text())
-        same = old.get("seed") == seed and old.get("split") == info["split"]
-        old_p = dict(old.get("preset", {}))
-        new_p = json.loads(json.dumps(p.to_dict()))
-        for d in (old_p, new_p):
-            d.get("train", {}).pop("epochs", None)
-        if not same or old_p != new_p:
-            raise ValueError(f"{out} holds a run with another preset, seed or split; use a new directory")
-    info["scenarios"] = None
-    info["device"] = str(dev)
-
     seed_everything(seed)
     train_ds = make_dataset(dataset, train_ids, p, seed=0)
     val_ds = make_dataset(dataset, val_ids, p, seed=0)
     info["scenarios"] = train_ds.scenario_names
-    write_text_atomic(info_path, json.dumps(info, indent=1))
+    info["device"] = str(dev)
+    if info_path.exists():
+        _check_same_run(read_run_info(info_path), info, out)
 
     model = build_model(p.model).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=p.train.lr, weight_decay=p.train.weight_decay)
@@ -255,20 +299,26 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
                             dec.dense_class if dec is not None else None)
     log: list[dict[str, float]] = []
     start_epoch, best, elapsed = 1, -math.inf, 0.0
-    if last_path.is_file():
-        ckpt = torch.load(last_path, map_location=dev, weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["rng_cpu"])
-        if dev.type == "cuda" and ckpt.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(ckpt["rng_cuda"], dev)
-        log, best, elapsed = ckpt["log"], ckpt["best"], ckpt["elapsed_s"]
-        start_epoch = ckpt["epoch"] + 1
-        logger.info("resuming %s after epoch %d", out, ckpt["epoch"])
+    if last_path.is_file():  # resume: everything is read and checked before anything is written
+        ckpt = load_checkpoint(last_path, map_location=dev, required=_LAST_KEYS)
+        _load_state(model, ckpt["model"], last_path)
+        _load_state(opt, ckpt["optimizer"], last_path, "optimizer")
+        _load_state(sched, ckpt["scheduler"], last_path, "scheduler")
+        try:
+            torch.set_rng_state(ckpt["rng_cpu"])
+            if dev.type == "cuda" and ckpt.get("rng_cuda") is not None:
+                torch.cuda.set_rng_state(ckpt["rng_cuda"], dev)
+            log, best, elapsed = list(ckpt["log"]), float(ckpt["best"]), float(ckpt["elapsed_s"])
+            start_epoch = int(ckpt["epoch"]) + 1
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {last_path}: bad training state ({exc})") from None
+        write_text_atomic(info_path, json.dumps(info, indent=1))
+        logger.info("resuming %s after epoch %d", out, start_epoch - 1)
         if ckpt.get("stopped_by_budget"):
             logger.info("%s stopped at its time budget; nothing to do", out)
             return out
+    else:
+        write_text_atomic(info_path, json.dumps(info, indent=1))
 
     val_loader = DataLoader(val_ds, batch_size=p.train.batch_size, shuffle=False)
     n_levels = len(p.model.levels)
@@ -318,8 +368,8 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
                 "rng_cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
                 "stopped_by_budget": stop}
         if improved:
-            atomic_torch_save({"model": model.state_dict(), "epoch": epoch, "val_dice": best}, out / "best.pt")
-        atomic_torch_save(ckpt, last_path)
+            save_checkpoint({"model": model.state_dict(), "epoch": epoch, "val_dice": best}, out / "best.pt")
+        save_checkpoint(ckpt, last_path)
         _write_logs(out, log)
         logger.info("epoch %d: train %.4f, val %.4f, val Dice scar %.3f BZ %.3f", epoch, row["train_total"],
                     row["val_total"], row["val_scar_dice"], row["val_bz_dice"])
