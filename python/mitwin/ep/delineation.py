@@ -83,9 +83,12 @@ def qrs_duration(
 
 
 def total_activation_time(at: np.ndarray) -> float:
-    """Total ventricular activation time ``max(AT) - min(AT)`` in ms (the end of activation when the
-    earliest activation is at t = 0)."""
-    a = as_float_array(at, "at", (None,))
-    if a.size == 0:
-        raise ValueError("at: expected at least one activation time")
-    return float(a.max() - a.min())
+    """Total ventricular activation time ``max(AT) - min(AT)`` in ms over the nodes that activate
+    (``inf`` marks a node that never does)."""
+    a = as_float_array(at, "at", (None,), finite=False)
+    if np.isnan(a).any() or np.isneginf(a).any():
+        raise ValueError("at: expected finite activation times (or inf: never activated), got NaN or -inf")
+    active = a[np.isfinite(a)]
+    if active.size == 0:
+        raise ValueError("at: expected at least one finite activation time")
+    return float(active.max() - active.min())

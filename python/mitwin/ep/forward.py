@@ -189,7 +189,7 @@ class Forward:
 
 def prepare(heart: HeartLike, *, speeds: Sequence[float] = DEFAULT_SPEEDS, dense_speed: float = DENSE_SPEED,
             sparse_speed: float = SPARSE_SPEED, purkinje_speed: float = PURKINJE_SPEED,
-            method: str = "eikonal", dt: float | None = None, electrodes: dict[str, Any] | None = None,
+            method: str = "eikonal", dt: float | None = None, electrodes: Mapping[str, Any] | None = None,
             qrs_options: QRSOptions | dict[str, Any] | None = None, n_threads: int | None = None) -> Forward:
     """Set up the forward model of one heart (the expensive part, done once).
 

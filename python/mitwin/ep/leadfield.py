@@ -44,7 +44,6 @@ Examples
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Mapping
@@ -58,12 +57,11 @@ from .ecg import ECG, ECGBatch
 from .filters import _below_nyquist, _butterworth, _filter_pad, remove_baseline
 from .leads import ELECTRODES, LEAD_TRANSFORM, LEADS
 from .normalise import NORMALISATIONS, normalise
+from .upstroke import TEMPLATES, _upstroke_cached
 
-__all__ = ["QRSOptions", "LeadField", "pseudo_ecg", "qrs_length", "upstroke_samples"]
+__all__ = ["LeadField", "QRSOptions", "pseudo_ecg", "qrs_length"]
 
 logger = logging.getLogger(__name__)
-
-TEMPLATES = ("logistic", "step")
 
 #: Longest QRS synthesised, samples (10^7: about 2.8 h at 1 kHz); bounds every allocation.
 MAX_SAMPLES = 10_000_000
@@ -89,7 +87,7 @@ class QRSOptions:
     dt : float
         Sampling interval, ms (1 ms = 1 kHz).
     template : {"logistic", "step"}
-        Upstroke of Vm (:func:`upstroke_samples`). ``"logistic"`` with ``template_width`` 1 ms: a smooth
+        Upstroke of Vm (:func:`mitwin.ep.upstroke.upstroke_samples`). ``"logistic"`` with ``template_width`` 1 ms: a smooth
         upstroke of realistic length that avoids sampling artefacts. ``"step"`` is the jump used by
         time-stepping pseudo-ECG codes.
     template_width : float
@@ -194,54 +192,6 @@ def qrs_length(at: Any, options: QRSOptions | None = None) -> np.ndarray:
     finite = np.where(np.isfinite(a), a, -np.inf)
     t_end = np.maximum(finite.max(axis=-1), 0.0)
     return np.floor(t_end / opts.dt).astype(np.int64) + 1 + int(math.ceil(opts.margin / opts.dt))
-
-
-@functools.lru_cache(maxsize=64)
-def _upstroke_cached(template: str, dt: float, width: float) -> tuple[np.ndarray, int]:
-    values, first = _upstroke(template, dt, width)
-    values.setflags(write=False)
-    return values, first
-
-
-def upstroke_samples(template: str, dt: float, width: float = 1.0) -> tuple[np.ndarray, int]:
-    """Normalised upstroke ``s`` (0 at rest, 1 at the plateau) sampled at ``m * dt``.
-
-    Parameters
-    ----------
-    template : {"logistic", "step"}
-        ``"logistic"``: ``s(tau) = 1 / (1 + exp(-tau / width))``, centred at the activation time
-        (10-90 % rise ``2 ln 9 * width`` = 4.4 ms at the default width 1 ms), sampled over
-        ``|tau| <= 12 width``. ``"step"``: ``s = 1`` from the first sample at or after AT; between samples
-        the synthesis interpolates linearly in AT, i.e. ``s(tau) = clip(1 + tau / dt, 0, 1)``.
-    dt : float
-        Sampling interval, ms.
-    width : float
-        Logistic width, ms (ignored by the step).
-
-    Returns
-    -------
-    values : (W,) float64
-        ``s(m * dt)`` for ``m = first .. first + W - 1``; 0 before, ``values[-1]`` (= 1) after.
-    first : int
-    """
-    if not isinstance(template, str):
-        raise ValueError(f"template: expected one of {TEMPLATES}, got {template!r}")
-    values, first = _upstroke_cached(template, float(dt), float(width))
-    return values.copy(), first
-
-
-def _upstroke(template: str, dt: float, width: float) -> tuple[np.ndarray, int]:
-    if template == "step":
-        return np.ones(1), 0
-    if template == "logistic":
-        if not (math.isfinite(width) and width > 0):
-            raise ValueError(f"template_width: expected a width > 0 ms, got {width}")
-        half = max(1, int(math.ceil(12.0 * width / dt)))
-        m = np.arange(-half, half + 1)
-        values = 0.5 * (1.0 + np.tanh(0.5 * m * dt / width))  # = logistic, without overflow
-        values[-1] = 1.0
-        return values, -half
-    raise ValueError(f"template: expected one of {TEMPLATES}, got {template!r}")
 
 
 # ---------------------------------------------------------------------------------------- lead field
