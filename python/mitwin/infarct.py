@@ -1,229 +1,82 @@
-"""Ellipsoidal infarcts in Cobiveco coordinates, and the scenario table of the paper.
+"""The paper's infarct scenarios, the scenario files, and the public face of the infarct modules.
 
-An infarct is Eq. (1) of Li et al. (the paper this package reproduces): a node with coordinates
-(tm, ab, rt) is scar when
-
-    ((tm - tm0) / r_tm)**2 + ((ab - ab0) / r_ab)**2 + (drt / r_rt)**2 <= 1,
-
-with ``drt`` the periodic difference of ``rt - rt0`` (rt lives on [0, 1)). The border zone (BZ)
-is a larger ellipsoid with the same centre, minus the scar. Only nodes of the LV region
-(``tv == 0`` or ``tv == 1 and rt > 2/3``, see :func:`mitwin.anatomy.aha.lv_region`) are ever
-infarcted. Conduction speeds are scaled by ``scar_factor`` (default 0.1) in scar and
-``bz_factor`` (default 0.5) in the BZ.
+The infarct itself (Eq. 1 of Li et al., IEEE TMI 2024) is :class:`mitwin.ellipsoid.Infarct`; its
+tissue (speed factors of scar and border zone) comes from a preset of :mod:`mitwin.tissue`; a scenario is
+a :class:`mitwin.scenario_records.ScenarioRecord` (name, location, extent, size, tissue, variant, the
+infarct). All of them are importable from here.
 
 The 17 scenarios (:data:`SCENARIOS`) are 7 locations x 2 transmural extents, the small lateral
 infarct x 2 extents, and the transmural large lateral infarct with slower conduction. Their
 centres and radii are in :data:`LOCATIONS` - the one place they are defined. Each location is
 placed on the AHA 17-segment map so that it covers the segments Nikus et al. (2014) assign to
 it (:data:`TARGET_SEGMENTS`); :func:`aha_overlap` measures how well, and :func:`scenario_table`
-prints it all.
+prints it all. :func:`paper_scenarios` gives the same 17 with any tissue preset.
+
+Scenario files and datasets store each scenario's record (:meth:`ScenarioSet.to_json`). Files written
+before records existed carry only the infarct's parameters; :func:`scenarios_from_json` reads them with
+one fallback: a scenario named as one of the paper's 17 gets that scenario's location, extent and size,
+any other gets them unknown (None); the slow-conduction variant is recovered from the parameters
+(:func:`mitwin.scenario_records.derive_variants`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .anatomy.aha import aha_segments, lv_region
+from .ellipsoid import BORDER_ZONE, BZ_MARGIN, HEALTHY, SCAR, Infarct, Overlap, aha_overlap, node_volumes
+from .errors import DatasetError
+from .scenario_records import ScenarioRecord, ScenarioSet, derive_variants, record_from_dict
+from .tissue import DEFAULT_TISSUE, TISSUES, Tissue, get_tissue
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "BORDER_ZONE",
     "BZ_MARGIN",
+    "DEFAULT_TISSUE",
     "EXAMPLES_DIR",
+    "EXTENTS",
+    "HEALTHY",
     "INFERENCE_SCENARIOS",
-    "Infarct",
     "LOCATIONS",
+    "SCAR",
     "SCENARIOS",
     "SCENARIO_NAMES",
     "SLOW_FACTORS",
     "TARGET_SEGMENTS",
+    "TISSUES",
+    "Infarct",
+    "Overlap",
+    "ScenarioRecord",
+    "ScenarioSet",
+    "Tissue",
     "aha_overlap",
+    "as_scenario_set",
+    "get_tissue",
     "load_scenarios",
     "node_volumes",
+    "paper_scenarios",
     "scenario_location",
     "scenario_table",
+    "scenarios_from_json",
 ]
-
-HEALTHY, BORDER_ZONE, SCAR = 0, 1, 2
 
 #: Folder of the example scenario files shipped with mitwin (``apical_sizes.json``: the apical
 #: infarct with r_ab 0.3, 0.2 and 0.1, the shrinking series of the paper's Fig. 11).
 EXAMPLES_DIR = Path(__file__).resolve().parent / "scenarios"
 
-#: Default border-zone margin added to the scar radii (tm, ab, rt), in Cobiveco units. On the
-#: default cohort 0.08 in ab is about 6-7 mm along the LV and 0.05 in rt about 8 mm around
-#: the mid LV; 0.2 in tm puts the subendocardial BZ down to tm = 0.3.
-BZ_MARGIN: tuple[float, float, float] = (0.2, 0.08, 0.05)
-
 #: Speed factors (scar, BZ) of the slow-conduction variant (paper Sec. IV-A.1: 5 % and 25 %).
-SLOW_FACTORS: tuple[float, float] = (0.05, 0.25)
+SLOW_FACTORS: tuple[float, float] = TISSUES["paper_slow"].factors
 
 #: r_tm of the two transmural extents (paper Sec. IV-A.1), both centred on the endocardium (tm0 = 1).
 EXTENTS: dict[str, float] = {"transmural": 3.0, "subendocardial": 0.5}
 
-
-def _triple(value: Any, name: str, *, positive: bool) -> tuple[float, float, float]:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: expected 3 numbers (tm, ab, rt), got {value!r}") from exc
-    if arr.shape != (3,):
-        raise ValueError(f"{name}: expected 3 numbers (tm, ab, rt), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: expected finite values, got {arr.tolist()}")
-    if positive and np.any(arr <= 0):
-        raise ValueError(f"{name}: expected radii > 0, got {arr.tolist()}")
-    return (float(arr[0]), float(arr[1]), float(arr[2]))
-
-
-@dataclass(frozen=True)
-class Infarct:
-    """A scar ellipsoid and its border zone in Cobiveco coordinates (Eq. 1 of the paper).
-
-    Parameters
-    ----------
-    centre : (3,) float
-        (tm0, ab0, rt0): transmural (1 endocardium, 0 epicardium), apicobasal (0 apex, 1 base)
-        and rotational (periodic, [0, 1)) coordinates of the centre.
-    radii : (3,) float
-        (r_tm, r_ab, r_rt) of the scar ellipsoid, > 0.
-    bz_radii : (3,) float, optional
-        Radii of the border-zone ellipsoid, each >= the scar radius; default ``radii + BZ_MARGIN``.
-    scar_factor, bz_factor : float
-        Conduction speed in scar / BZ as a fraction of healthy, in (0, 1].
-    name : str
-        A label for tables and datasets.
-
-    Examples
-    --------
-    >>> inf = Infarct(centre=(1.0, 0.5, 0.3), radii=(0.5, 0.2, 0.1))
-    >>> inf.labels([1.0, 1.0, 0.2], [0.5, 0.5, 0.5], [0.3, 0.36, 0.3], [0, 0, 0]).tolist()
-    [2, 1, 0]
-    >>> inf.speed_factor(np.array([0, 1, 2], dtype=np.int8)).tolist()
-    [1.0, 0.5, 0.1]
-    """
-
-    centre: tuple[float, float, float]
-    radii: tuple[float, float, float]
-    bz_radii: tuple[float, float, float] | None = None
-    scar_factor: float = 0.1
-    bz_factor: float = 0.5
-    name: str = "infarct"
-
-    def __post_init__(self) -> None:
-        centre = _triple(self.centre, "centre", positive=False)
-        radii = _triple(self.radii, "radii", positive=True)
-        if self.bz_radii is None:
-            bz = tuple(r + m for r, m in zip(radii, BZ_MARGIN))
-        else:
-            bz = _triple(self.bz_radii, "bz_radii", positive=True)
-        if any(b < r for b, r in zip(bz, radii)):
-            raise ValueError(f"bz_radii: expected each >= the scar radius {list(radii)}, got {list(bz)}")
-        for attr in ("scar_factor", "bz_factor"):
-            value = getattr(self, attr)
-            if not isinstance(value, (int, float, np.floating, np.integer)) or not 0.0 < float(value) <= 1.0:
-                raise ValueError(f"{attr}: expected a speed fraction in (0, 1], got {value!r}")
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"name: expected a non-empty string, got {self.name!r}")
-        object.__setattr__(self, "centre", centre)
-        object.__setattr__(self, "radii", radii)
-        object.__setattr__(self, "bz_radii", tuple(float(b) for b in bz))
-        object.__setattr__(self, "scar_factor", float(self.scar_factor))
-        object.__setattr__(self, "bz_factor", float(self.bz_factor))
-
-    # -- geometry ---------------------------------------------------------------------------------
-    def _level(self, tm: np.ndarray, ab: np.ndarray, rt: np.ndarray, radii: tuple[float, float, float]) -> np.ndarray:
-        """Left-hand side of Eq. (1): <= 1 inside the ellipsoid with these radii."""
-        tm0, ab0, rt0 = self.centre
-        drt = np.mod(rt - rt0 + 0.5, 1.0) - 0.5  # periodic difference in [-0.5, 0.5)
-        return ((tm - tm0) / radii[0]) ** 2 + ((ab - ab0) / radii[1]) ** 2 + (drt / radii[2]) ** 2
-
-    def labels(self, tm: Any, ab: Any, rt: Any, tv: Any) -> np.ndarray:
-        """Per-node label: 0 healthy, 1 border zone, 2 scar (only LV-region nodes are infarcted).
-
-        Parameters
-        ----------
-        tm, ab, rt, tv : (N,) float
-            Cobiveco coordinates of the nodes.
-
-        Returns
-        -------
-        (N,) int8
-        """
-        arrays = []
-        for name, a in (("tm", tm), ("ab", ab), ("rt", rt), ("tv", tv)):
-            arr = np.asarray(a, dtype=np.float64)
-            if arr.ndim != 1:
-                raise ValueError(f"{name}: expected shape (N,), got shape {arr.shape}")
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"{name}: expected finite values, got NaN/inf")
-            arrays.append(arr)
-        tm, ab, rt, tv = arrays
-        if not (tm.shape == ab.shape == rt.shape == tv.shape):
-            raise ValueError(f"tm, ab, rt, tv: expected equal shapes, got {tm.shape}, {ab.shape}, {rt.shape}, {tv.shape}")
-        lv = lv_region(tv, rt)
-        out = np.zeros(tm.shape, dtype=np.int8)
-        out[lv & (self._level(tm, ab, rt, self.bz_radii) <= 1.0)] = BORDER_ZONE
-        out[lv & (self._level(tm, ab, rt, self.radii) <= 1.0)] = SCAR
-        return out
-
-    def speed_factor(self, labels: Any) -> np.ndarray:
-        """Per-node conduction-speed factor: 1 healthy, ``bz_factor`` BZ, ``scar_factor`` scar.
-
-        Parameters
-        ----------
-        labels : (N,) int
-            Labels from :meth:`labels`.
-
-        Returns
-        -------
-        (N,) float64
-        """
-        lab = np.asarray(labels)
-        if lab.ndim != 1 or not (np.issubdtype(lab.dtype, np.integer)):
-            raise ValueError(f"labels: expected (N,) integer labels 0/1/2, got shape {lab.shape} dtype {lab.dtype}")
-        if lab.size and (lab.min() < 0 or lab.max() > 2):
-            raise ValueError(f"labels: expected values 0, 1, 2, got values from {lab.min()} to {lab.max()}")
-        table = np.array([1.0, self.bz_factor, self.scar_factor])
-        return table[lab]
-
-    # -- derived scenarios and serialisation -------------------------------------------------------
-    def scaled(self, ab: float = 1.0, rt: float = 1.0, *, name: str | None = None) -> Infarct:
-        """The same infarct with r_ab and r_rt (scar and BZ) multiplied by ``ab`` and ``rt``."""
-        radii = (self.radii[0], self.radii[1] * ab, self.radii[2] * rt)
-        margin = [b - r for b, r in zip(self.bz_radii, self.radii)]
-        bz = tuple(r + m for r, m in zip(radii, margin))
-        return replace(self, radii=radii, bz_radii=bz, name=name or self.name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready parameters (the inverse of :meth:`from_dict`)."""
-        d = asdict(self)
-        d["centre"], d["radii"], d["bz_radii"] = list(self.centre), list(self.radii), list(self.bz_radii)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], name: str | None = None) -> Infarct:
-        """Build an infarct from a mapping with keys centre, radii and optionally bz_radii,
-        scar_factor, bz_factor, name."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"scenario {name!r}: expected a mapping of parameters, got {type(data).__name__}")
-        allowed = {"centre", "radii", "bz_radii", "scar_factor", "bz_factor", "name"}
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValueError(f"scenario {name!r}: unknown keys {sorted(unknown)}; expected some of {sorted(allowed)}")
-        missing = {"centre", "radii"} - set(data)
-        if missing:
-            raise ValueError(f"scenario {name!r}: missing keys {sorted(missing)}")
-        kwargs = dict(data)
-        kwargs["name"] = name if name is not None else kwargs.get("name", "infarct")
-        return cls(**kwargs)
+#: r_ab and r_rt of the small lateral infarct relative to the large one (paper Sec. IV-A.1: halved).
+SMALL_SIZE = 0.5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,123 +112,160 @@ LOCATIONS: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
 }
 
 
-def _scenario(location: str, extent: str, *, size: float = 1.0, factors: tuple[float, float] = (0.1, 0.5),
-              name: str) -> Infarct:
+
+def _record(location: str, extent: str, tissue: Tissue, *, size: float = 1.0, name: str,
+            variant_of: str | None = None) -> ScenarioRecord:
     (ab0, rt0), (r_ab, r_rt) = LOCATIONS[location]
-    return Infarct(centre=(1.0, ab0, rt0), radii=(EXTENTS[extent], r_ab, r_rt),
-                   scar_factor=factors[0], bz_factor=factors[1], name=name).scaled(size, size)
+    inf = Infarct(centre=(1.0, ab0, rt0), radii=(EXTENTS[extent], r_ab, r_rt), scar_factor=tissue.scar_factor,
+                  bz_factor=tissue.bz_factor, name=name).scaled(size, size)
+    return ScenarioRecord(name, inf, location=location, extent=extent, size=size, tissue=tissue.name,
+                          variant_of=variant_of)
 
 
-def _paper_scenarios() -> dict[str, Infarct]:
-    out: dict[str, Infarct] = {}
-    for location in LOCATIONS:
-        for extent in EXTENTS:
-            name = f"{location}_{extent}"
-            out[name] = _scenario(location, extent, name=name)
-    for extent in EXTENTS:  # small lateral: r_ab and r_rt halved (paper Sec. IV-A.1)
-        name = f"small_lateral_{extent}"
-        out[name] = _scenario("lateral", extent, size=0.5, name=name)
-    name = "lateral_transmural_slow_cv"
-    out[name] = _scenario("lateral", "transmural", factors=SLOW_FACTORS, name=name)
-    return out
-
-
-#: The paper's 17 scenarios, name -> Infarct, in a fixed order.
-SCENARIOS: dict[str, Infarct] = _paper_scenarios()
-#: Their names, in order.
-SCENARIO_NAMES: tuple[str, ...] = tuple(SCENARIOS)
-#: The 16 used for inference (the slow-conduction variant excluded, as in the paper).
-INFERENCE_SCENARIOS: tuple[str, ...] = tuple(n for n in SCENARIO_NAMES if not n.endswith("_slow_cv"))
-
-
-def scenario_location(name: str) -> str | None:
-    """The location of one of the paper's scenarios (``"small_lateral_x"`` -> ``"lateral"``)."""
-    for location in sorted(TARGET_SEGMENTS, key=len, reverse=True):
-        if name.startswith(location) or name.startswith(f"small_{location}"):
-            return location
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Checks and tables
-# ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Overlap:
-    """How an infarct sits on the AHA map (measured on a uniform (tm, ab, rt) grid of the LV)."""
-
-    in_target: float  # fraction of the scar volume (grid) that lies in the target segments
-    touched: tuple[int, ...]  # target segments with at least ``min_coverage`` of their area scarred
-    coverage: dict[int, float] = field(default_factory=dict)  # scarred fraction of each segment's endocardium
-
-
-def aha_overlap(infarct: Infarct, targets: tuple[int, ...], *, n: tuple[int, int, int] = (6, 120, 288),
-                min_coverage: float = 0.05) -> Overlap:
-    """Measure an infarct's scar against target AHA segments on a dense coordinate grid.
-
-    The grid is uniform in (tm, ab, rt) over the LV (tv = 0), cell-centred in ab and rt. The
-    fraction of scar inside the targets is taken over the whole grid (volume in coordinate
-    space); the coverage of each segment over its endocardial layer (tm = 1), as segments are
-    areas of the AHA map.
+def paper_scenarios(tissue: str | Tissue = "paper") -> ScenarioSet:
+    """The paper's 17 scenarios with the speed factors of a tissue preset.
 
     Parameters
     ----------
-    infarct : Infarct
-    targets : tuple of int
-        AHA segment numbers (1-17).
-    n : (3,) int
-        Grid size along tm, ab and rt.
-    min_coverage : float
-        A target segment counts as touched when at least this fraction of its endocardial
-        (tm = 1) area is scar.
-    """
-    tm = np.linspace(0.0, 1.0, n[0])
-    ab = (np.arange(n[1]) + 0.5) / n[1]
-    rt = (np.arange(n[2]) + 0.5) / n[2]
-    TM, AB, RT = (a.ravel() for a in np.meshgrid(tm, ab, rt, indexing="ij"))
-    tv = np.zeros_like(TM)
-    seg = aha_segments(AB, RT, tv)
-    scar = infarct.labels(TM, AB, RT, tv) == SCAR
-    if not scar.any():
-        return Overlap(0.0, (), {s: 0.0 for s in targets})
-    in_target = float(np.isin(seg[scar], targets).mean())
-    endo = TM == 1.0  # segments are areas of the AHA map: coverage measured on the endocardium
-    coverage = {s: float(scar[endo & (seg == s)].mean()) for s in targets}
-    touched = tuple(s for s in targets if coverage[s] >= min_coverage)
-    return Overlap(in_target, touched, coverage)
-
-
-def node_volumes(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
-    """Volume (mm^3) attributed to each node: a quarter of every adjacent tet's volume.
-
-    Parameters
-    ----------
-    points : (N, 3) float, mm
-    tets : (M, 4) int
+    tissue : str or Tissue
+        A main preset of :data:`mitwin.tissue.TISSUES` (one with a slow-conduction variant, which the
+        17th scenario uses): ``"paper"`` (the paper's) or ``"blocked"``.
 
     Returns
     -------
-    (N,) float64, summing to the mesh volume.
+    ScenarioSet
+        Names ``<location>_<extent>``, ``small_lateral_<extent>``, ``lateral_transmural_slow_cv``.
+
+    Examples
+    --------
+    >>> s = paper_scenarios("blocked")
+    >>> s["septal_transmural"].scar_factor, s.record("lateral_transmural_slow_cv").tissue
+    (0.0, 'blocked_slow')
     """
-    from ._validate import as_points, as_tets, tet_signed_volumes
+    t = get_tissue(tissue)
+    if t.variant is None:
+        raise ValueError(f"tissue: expected a preset with a slow-conduction variant ("
+                         f"{sorted(n for n, p in TISSUES.items() if p.variant)}), got {t.name!r}")
+    slow = get_tissue(t.variant)
+    out: list[ScenarioRecord] = []
+    for location in LOCATIONS:
+        for extent in EXTENTS:
+            out.append(_record(location, extent, t, name=f"{location}_{extent}"))
+    for extent in EXTENTS:
+        out.append(_record("lateral", extent, t, size=SMALL_SIZE, name=f"small_lateral_{extent}"))
+    out.append(_record("lateral", "transmural", slow, name="lateral_transmural_slow_cv",
+                       variant_of="lateral_transmural"))
+    return ScenarioSet(out)
 
-    points = as_points(points)
-    tets = as_tets(tets, points.shape[0])
-    vol = np.abs(tet_signed_volumes(points, tets))
-    return np.bincount(tets.ravel(), weights=np.repeat(vol / 4.0, 4), minlength=points.shape[0])
+
+#: The paper's 17 scenarios with the paper's tissue, name -> Infarct (a :class:`ScenarioSet`), in order.
+SCENARIOS: ScenarioSet = paper_scenarios("paper")
+#: Their names, in order.
+SCENARIO_NAMES: tuple[str, ...] = tuple(SCENARIOS)
+#: The 16 used for inference (the slow-conduction variant excluded, as in the paper).
+INFERENCE_SCENARIOS: tuple[str, ...] = SCENARIOS.inference_names
 
 
-def load_scenarios(json_path: str | Path) -> dict[str, Infarct]:
+def scenario_location(name: str) -> str | None:
+    """The location of one of the paper's scenarios (``"small_lateral_transmural"`` -> ``"lateral"``), from its
+    record; None for other names."""
+    return SCENARIOS.record(name).location if name in SCENARIOS else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading scenarios: user files and dataset headers
+# ---------------------------------------------------------------------------------------------
+
+def _with_fallback(items: Sequence[tuple[str, Mapping[str, Any]]]) -> ScenarioSet:
+    """Records from (name, entry) pairs; the one fallback for entries without record fields (module docstring)."""
+    records = []
+    recorded = set()
+    for name, entry in items:
+        rec = record_from_dict(name, entry)
+        if "variant_of" in entry:
+            recorded.add(name)
+        if name in SCENARIOS and not any(k in entry for k in ("location", "extent", "size")):
+            paper = SCENARIOS.record(name)
+            rec = ScenarioRecord(name, rec.infarct, location=paper.location, extent=paper.extent, size=paper.size,
+                                 variant_of=rec.variant_of, params=rec.params)
+        records.append(rec)
+    return ScenarioSet(derive_variants(records, known=recorded))
+
+
+def scenarios_from_json(scenario_names: Sequence[str], scenarios_json: str | Mapping[str, Any] | list | None
+                        ) -> ScenarioSet:
+    """The scenario records of a dataset, from its header.
+
+    Parameters
+    ----------
+    scenario_names : sequence of str
+        The dataset's scenario names; ``"baseline"`` is skipped.
+    scenarios_json : str, mapping or list
+        The header's ``scenarios_json``: name -> entry (:meth:`ScenarioRecord.to_dict`, or only the infarct's
+        parameters in files written before records), or a list of entries each with a ``"name"``.
+
+    Returns
+    -------
+    ScenarioSet
+        In the order of ``scenario_names``. Entries without record fields follow the module's fallback.
+
+    Raises
+    ------
+    DatasetError
+        When the JSON is invalid or a scenario has no parameters and is not one of the paper's.
+    """
+    if isinstance(scenarios_json, str):
+        try:
+            data: Any = json.loads(scenarios_json) if scenarios_json.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"scenarios_json: not valid JSON ({exc})") from exc
+    else:
+        data = scenarios_json if scenarios_json is not None else {}
+    if isinstance(data, list):
+        data = {str(p.get("name")): p for p in data if isinstance(p, Mapping)}
+    if not isinstance(data, Mapping):
+        raise DatasetError(f"scenarios_json: expected a JSON object name -> parameters, got {type(data).__name__}")
+    items: list[tuple[str, Mapping[str, Any]]] = []
+    for name in scenario_names:
+        if name == "baseline":
+            continue
+        entry = data.get(name)
+        if entry is None and name in SCENARIOS:
+            entry = SCENARIOS[name].to_dict()
+        if not isinstance(entry, Mapping):
+            raise DatasetError(f"scenarios_json: no parameters for scenario {name!r}; expected an object with "
+                               "centre and radii")
+        items.append((name, entry))
+    try:
+        return _with_fallback(items)
+    except ValueError as exc:
+        raise DatasetError(f"scenarios_json: {exc}") from exc
+
+
+def as_scenario_set(scenarios: Mapping[str, Infarct]) -> ScenarioSet:
+    """A :class:`ScenarioSet` from a plain mapping name -> Infarct (records by the module's fallback); a
+    ScenarioSet is returned as it is."""
+    if isinstance(scenarios, ScenarioSet):
+        return scenarios
+    if not isinstance(scenarios, Mapping) or not all(isinstance(v, Infarct) for v in scenarios.values()):
+        raise ValueError(f"scenarios: expected a mapping name -> Infarct, got {type(scenarios).__name__}")
+    return _with_fallback([(n, inf.to_dict()) for n, inf in scenarios.items()])
+
+
+def load_scenarios(json_path: str | Path) -> ScenarioSet:
     """Read user scenarios from a JSON file.
 
     The file holds an object ``{name: {"centre": [tm0, ab0, rt0], "radii": [r_tm, r_ab, r_rt],
     "bz_radii": [...], "scar_factor": 0.1, "bz_factor": 0.5}}`` (bz_radii and the factors are
     optional), or a list of such objects each with a ``"name"``. Names must be unique,
-    non-empty, and may not be ``"baseline"``.
+    non-empty, and may not be ``"baseline"``. An entry may also carry the record fields
+    ``location``, ``extent``, ``size``, ``tissue``, ``variant_of`` and ``params``
+    (:class:`ScenarioRecord`); without them the module's fallback applies.
 
     Returns
     -------
-    dict name -> Infarct, in file order.
+    ScenarioSet
+        name -> Infarct, in file order, with the records.
     """
     path = Path(json_path)
     try:
@@ -394,23 +284,26 @@ def load_scenarios(json_path: str | Path) -> dict[str, Infarct]:
         items = [(str(k), v) for k, v in data.items()]
     else:
         raise ValueError(f"json_path: expected a JSON object or list in {path}, got {type(data).__name__}")
-    out: dict[str, Infarct] = {}
+    seen: set[str] = set()
     for name, params in items:
-        if name in out:
+        if name in seen:
             raise ValueError(f"json_path: scenario {name!r} appears twice in {path}")
         if name == "baseline" or not name:
             raise ValueError(f"json_path: {name!r} is not a valid scenario name (reserved or empty)")
-        out[name] = Infarct.from_dict(params, name=name)
-    if not out:
+        if not isinstance(params, Mapping):
+            raise ValueError(f"scenario {name!r}: expected a mapping of parameters, got {type(params).__name__}")
+        seen.add(name)
+    if not items:
         raise ValueError(f"json_path: no scenarios in {path}")
-    return out
+    return _with_fallback(items)
 
 
 def _fmt(x: float) -> str:
     return f"{x:g}" if abs(x) < 100 else f"{x:.3g}"
 
 
-def scenario_table(reference: str | Path | None = None, extra: str | Path | None = None) -> str:
+def scenario_table(reference: str | Path | None = None, extra: str | Path | None = None,
+                   tissue: str | Tissue = "paper") -> str:
     """The scenario table as Markdown: centres, radii, speed factors and the AHA overlap.
 
     Parameters
@@ -420,18 +313,20 @@ def scenario_table(reference: str | Path | None = None, extra: str | Path | None
         (node volume = a quarter of the adjacent tets' volumes).
     extra : path, optional
         A JSON file of user scenarios (:func:`load_scenarios`) appended to the table.
+    tissue : str or Tissue
+        Tissue preset of the paper's scenarios (:func:`paper_scenarios`).
 
     Returns
     -------
     str
     """
-    scenarios = dict(SCENARIOS)
+    scenarios: dict[str, ScenarioRecord] = {r.name: r for r in paper_scenarios(tissue).records}
     if extra is not None:
         user = load_scenarios(extra)
         clash = set(user) & set(scenarios)
         if clash:
             raise ValueError(f"extra: scenario names {sorted(clash)} already exist")
-        scenarios.update(user)
+        scenarios.update({r.name: r for r in user.records})
     heart = None
     vols = None
     if reference is not None:
@@ -444,11 +339,13 @@ def scenario_table(reference: str | Path | None = None, extra: str | Path | None
     if heart is not None:
         header += ["scar mL", "BZ mL"]
     rows = []
-    for name, inf in scenarios.items():
-        location = scenario_location(name) if name in SCENARIOS else None
-        row = [name, "(" + ", ".join(_fmt(c) for c in inf.centre) + ")", "(" + ", ".join(_fmt(r) for r in inf.radii) + ")",
-               "(" + ", ".join(_fmt(r) for r in inf.bz_radii) + ")", f"{inf.scar_factor:g} / {inf.bz_factor:g}"]
-        if location is not None:
+    for name, rec in scenarios.items():
+        inf, location = rec.infarct, rec.location
+        speed = f"{inf.scar_factor:g} / {inf.bz_factor:g}" + (f" ({rec.tissue})" if rec.tissue else "")
+        row = [name, "(" + ", ".join(_fmt(c) for c in inf.centre) + ")",
+               "(" + ", ".join(_fmt(r) for r in inf.radii) + ")", "(" + ", ".join(_fmt(r) for r in inf.bz_radii) + ")",
+               speed]
+        if location in TARGET_SEGMENTS:
             targets = TARGET_SEGMENTS[location]
             ov = aha_overlap(inf, targets)
             missed = [s for s in targets if s not in ov.touched]
