@@ -36,7 +36,7 @@ from ..ep.conduction import DENSE_SPEED, HIS_SITE, PURKINJE_SPEED, ROOT_SITES, S
 from ..ep.forward import DEFAULT_SPEEDS, prepare
 from ..ep.leadfield import QRSOptions
 from ..ep.leads import ELECTRODES, LEADS
-from ..infarct import SCENARIOS, Infarct, load_scenarios
+from ..infarct import SCENARIOS, ScenarioSet, as_scenario_set, load_scenarios
 from .store import QRS_SAMPLES, Header, SubjectRecord, merge, read_header, validate_dataset, write_part
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,14 @@ _after_subject: Callable[[str], None] | None = None
 
 @dataclass(frozen=True)
 class CampaignSettings:
-    """Everything a worker needs besides the subject file; pickled to the workers."""
+    """Everything a worker needs besides the subject file; pickled to the workers.
 
-    scenarios: dict[str, Infarct]
+    ``scenarios`` is a :class:`mitwin.infarct.ScenarioSet` (records and infarcts; a plain mapping
+    name -> Infarct is converted by :func:`mitwin.infarct.as_scenario_set`); its tissue preset is
+    recorded in the config, e.g. ``CampaignSettings(scenarios=paper_scenarios("blocked"))``.
+    """
+
+    scenarios: ScenarioSet
     method: str = "eikonal"
     speeds: tuple[float, float, float] = DEFAULT_SPEEDS
     dense_speed: float = DENSE_SPEED
@@ -63,6 +68,9 @@ class CampaignSettings:
     n_coarse: int = 1024
     n_dense: int = 4096
     qrs_options: QRSOptions = field(default_factory=QRSOptions)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scenarios", as_scenario_set(self.scenarios))
 
     @property
     def dt_ms(self) -> float:
@@ -79,12 +87,13 @@ class CampaignSettings:
             "dt_ms": self.dt_ms, "qrs_samples": self.qrs_samples, "qrs_options": self.qrs_options.to_dict(),
             "n_cloud": self.n_cloud, "n_coarse": self.n_coarse, "n_dense": self.n_dense,
             "seed_rule": "SeedSequence([cohort seed, subject index]).generate_state(1)[0]",
+            "tissue": self.scenarios.tissue,
         }
 
     def header(self) -> Header:
         return Header(
             mitwin_version=__version__, leads=tuple(LEADS), scenario_names=("baseline", *self.scenarios),
-            scenarios_json=json.dumps({k: v.to_dict() for k, v in self.scenarios.items()}),
+            scenarios_json=self.scenarios.to_json(),
             config_json=json.dumps(self.config(), sort_keys=True), dt_ms=self.dt_ms, qrs_samples=self.qrs_samples,
         )
 
