@@ -30,12 +30,14 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +91,15 @@ class MissingLeadError(ECGRecordError):
     """A lead that is needed is neither in the record nor derivable from the leads that are."""
 
 
+@contextlib.contextmanager
+def quiet_deprecations() -> Iterator[None]:
+    """Silence the deprecation warnings that wfdb and neurokit2 trigger inside pandas (not the user's to act on)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
 # ------------------------------------------------------------------------------------------ lead names
 def _alias_table() -> dict[str, str]:
     table = {name.lower(): name for name in STANDARD_LEADS}
@@ -123,7 +134,8 @@ def _standardise_names(labels: Sequence[str], source: str) -> tuple[list[int], l
             logger.info("%s: channel %r is not an ECG lead; dropped", source, label)
             continue
         if std in names:
-            raise ECGRecordError(f"{source}: channels {labels[keep[names.index(std)]]!r} and {label!r} are both lead {std}")
+            first = labels[keep[names.index(std)]]
+            raise ECGRecordError(f"{source}: channels {first!r} and {label!r} are both lead {std}")
         keep.append(k)
         names.append(std)
     if not names:
@@ -198,7 +210,10 @@ def _check_signals(signals: np.ndarray, leads: Sequence[str], dt: float, source:
                                  "expected a connected electrode")
         median = float(np.median(row))
         for which, extreme in (("maximum", row.max()), ("minimum", row.min())):
-            held = int(np.count_nonzero(row == extreme))
+            at = row == extreme
+            # a value held at the very start or end is padding (PTB-XL holds the last sample), not a rail
+            first, last = int(np.argmin(at)), n - int(np.argmin(at[::-1]))
+            held = int(np.count_nonzero(at[first:last])) if first < last else 0
             # a rail holds the extreme far from the signal's usual level (a noise-free baseline at the extreme does not)
             if held > max(3, CLIP_SHARE * n) and abs(extreme - median) > 0.25 * ptp:
                 raise ECGRecordError(f"{source}: lead {lead} is clipped: its {which} {extreme:.4g} mV is held by "
@@ -215,13 +230,15 @@ def _select(signals: np.ndarray, names: list[str], leads: Sequence[str] | None, 
 
 # ------------------------------------------------------------------------------------------ readers
 def _read_wfdb(path: Path, units: str | None) -> tuple[np.ndarray, list[str], float]:
-    import wfdb
+    with quiet_deprecations():
+        import wfdb
 
     base = path.with_suffix("") if path.suffix.lower() in WFDB_SUFFIXES else path
     if not base.with_suffix(".hea").is_file():
         raise FileNotFoundError(f"path: expected a WFDB header {base.with_suffix('.hea')}, not found")
     try:
-        record = wfdb.rdrecord(str(base))
+        with quiet_deprecations():
+            record = wfdb.rdrecord(str(base))
     except Exception as exc:  # wfdb raises a mix of ValueError, OSError, IndexError on broken records
         raise ECGRecordError(f"{base}: wfdb could not read the record ({type(exc).__name__}: {exc})") from exc
     if record.p_signal is None or record.fs is None:
