@@ -75,7 +75,7 @@ def test_normalise_qrs_zero_signal():
 def test_header_and_errors(h5, tmp_path):
     head = read_header(h5)
     assert head["leads"] == ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
-    assert inference_scenarios(head["scenario_names"]) == InfarctDataset(h5).scenario_names
+    assert inference_scenarios(head["scenario_names"], head["scenarios_json"]) == InfarctDataset(h5).scenario_names
     bad = tmp_path / "bad.h5"
     with h5py.File(bad, "w") as f:
         f.attrs["format"] = "something-else"

@@ -1,7 +1,8 @@
 """A PyTorch ``Dataset`` over the campaign's HDF5 file, and subject-wise splits.
 
-One item per (subject, scenario) of the inference set: every scenario of the file except
-``baseline`` and the slow-conduction variant (any name containing ``"slow"``), unless a list of
+One item per (subject, scenario) of the inference set: the inference targets of the file's
+scenario records (:attr:`mitwin.scenario_records.ScenarioRecord.is_inference_target`: every scenario but
+``baseline`` and tissue variants such as the paper's slow-conduction case), unless a list of
 scenarios is given. Items hold
 
 * ``cloud`` (P, 7) float32: x, y, z normalised per subject, then tm, ab, rt, tv unchanged. The
@@ -38,6 +39,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DatasetError
+from ..infarct import scenarios_from_json
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +67,12 @@ def read_header(path: str | Path) -> dict[str, Any]:
     return header
 
 
-def inference_scenarios(scenario_names: Sequence[str]) -> list[str]:
-    """The scenarios used for inference: all but ``baseline`` and names containing ``slow``."""
-    return [s for s in scenario_names if s != "baseline" and "slow" not in s.lower()]
+def inference_scenarios(scenario_names: Sequence[str], scenarios_json: str | None = None) -> list[str]:
+    """The scenarios used for inference, by the records' rule (:func:`mitwin.infarct.scenarios_from_json`).
+
+    ``scenarios_json`` is the header's; without it only the paper's scenario names can be resolved.
+    """
+    return list(scenarios_from_json(scenario_names, scenarios_json).inference_names)
 
 
 def normalise_xyz(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -183,7 +188,7 @@ class InfarctDataset(Dataset):
             raise ValueError(f"subjects not in {self.path}: {missing[:5]}")
         self.subject_ids: list[str] = list(subjects)
         if scenarios is None:
-            scenarios = inference_scenarios(self.all_scenarios)
+            scenarios = inference_scenarios(self.all_scenarios, header.get("scenarios_json"))
         bad = sorted(set(scenarios) - set(self.all_scenarios))
         if bad:
             raise ValueError(f"scenarios not in {self.path}: {bad}")
