@@ -54,8 +54,8 @@ def test_layout_matches_the_documented_one(tmp_path):
     write_part(tmp_path / "p.h5", h, rec)
     merge({"subject_000": tmp_path / "p.h5"}, tmp_path / "d.h5", h)
     with h5py.File(tmp_path / "d.h5", "r") as f:
-        assert f.attrs["format"] == FORMAT and f.attrs["format_version"] == 1
-        assert f.attrs["dt_ms"] == 1.0 and f.attrs["qrs_samples"] == 512
+        assert f.attrs["format"] == FORMAT and f.attrs["format_version"] == 2
+        assert f.attrs["dt_ms"] == 1.0 and "qrs_samples" not in f.attrs
         assert [s.decode() if isinstance(s, bytes) else s for s in f.attrs["scenario_names"]] == ["baseline", "a", "b"]
         assert [s.decode() if isinstance(s, bytes) else s for s in f.attrs["leads"]] == list(LEADS)
         g = f["subjects/subject_000"]
@@ -69,6 +69,7 @@ def test_layout_matches_the_documented_one(tmp_path):
         for name, (dt, shape) in expected.items():
             assert g[name].dtype == np.dtype(dt), name
             assert g[name].shape == shape, name
+            assert g[name].fletcher32, name  # every array checksummed
         np.testing.assert_array_equal(g["points"][()], rec.points)
         np.testing.assert_array_equal(g["at"][()], rec.at.astype(np.float32))
 
@@ -115,8 +116,8 @@ def test_merge_refuses_foreign_parts(tmp_path):
 
 def test_failed_write_leaves_nothing(tmp_path):
     bad = _record("subject_000", 0)
-    bad = SubjectRecord(**{**bad.__dict__, "qrs": np.zeros((3, 8, 100))})  # wrong QRS length
-    with pytest.raises(DatasetError, match="qrs"):
+    bad = SubjectRecord(**{**bad.__dict__, "qrs": np.zeros((3, 8, 50))})  # shorter than its qrs_length
+    with pytest.raises(DatasetError, match="qrs_length"):
         write_part(tmp_path / "p.h5", _header(), bad)
     assert list(tmp_path.iterdir()) == []
 
@@ -133,6 +134,9 @@ def test_failed_write_leaves_nothing(tmp_path):
         (lambda f: f["subjects/subject_000/cloud_labels"].__setitem__((1, slice(None)), 0), "cloud_labels"),
         (lambda f: f["subjects/subject_000/labels"].__setitem__((0, 0), 2), "baseline"),
         (lambda f: f["subjects/subject_000/at"].__setitem__((1, 0), np.nan), "non-finite"),
+        (lambda f: f["subjects/subject_000/qrs"].__setitem__((1, 0, 0), np.inf), "non-finite"),
+        (lambda f: f["subjects/subject_000/cloud_index"].__setitem__(0, 300), "cloud_index out of range"),
+        (lambda f: f["subjects/subject_000/qrs_length"].__setitem__(0, 513), "qrs_length"),
     ],
 )
 def test_validator_names_the_problem(tmp_path, corrupt, match):
