@@ -168,7 +168,7 @@ def test_non_manifold_boundary():
     faces = boundary_faces(tets)
     surf = {"lv_endo": faces[:3], "rv_endo": faces[-3:], "epi": faces[10:12], "base": faces[20:22]}
     with pytest.raises(MeshError, match="not manifold"):
-        Heart.from_labelled_mesh(points, tets, surf)
+        Heart.from_labelled_mesh(points, tets, surf, units="mm")
 
 
 def test_surface_errors(block):

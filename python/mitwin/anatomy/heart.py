@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,20 @@ import numpy as np
 from .._validate import as_float_array, as_index_array, as_points, as_tets, check_tets
 from ..errors import MeshError
 from .aha import aha_segments
-from .mesh_io import (SURFACE_BITS, boundary_faces, check_manifold_surface, faces_in_set, read_mesh,
-                      write_vtu)
+from .mesh_io import (
+    SURFACE_BITS,
+    boundary_faces,
+    check_manifold_surface,
+    faces_in_set,
+    read_mesh,
+    separate_rims,
+    write_vtu,
+)
+from .pose import check_pose, check_units, check_ventricle_labels, pose_heart, unit_scale
 
 log = logging.getLogger(__name__)
 
 SURFACE_KEYS: tuple[str, ...] = ("lv_endo", "rv_endo", "epi", "base")
-_CM_EXTENT = 30.0  # a heart whose bounding box is smaller than this (in file units) is taken to be in cm
 
 
 @dataclass(eq=False)
@@ -83,23 +89,32 @@ class Heart:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def from_labelled_mesh(cls, points: Any, tets: Any, surfaces: dict[str, Any], *, apex: int | None = None,
-                           junctions: tuple | None = None, electrodes: dict | None = None,
-                           helix_endo: float = 60.0, helix_epi: float = -60.0, meta: dict | None = None,
-                           torso: Any = None, solver: str = "cg") -> Heart:
+    def from_labelled_mesh(cls, points: Any, tets: Any, surfaces: dict[str, Any], *, units: str | None = None,
+                           pose: str = "auto", apex: int | None = None, junctions: tuple | None = None,
+                           electrodes: dict | None = None, helix_endo: float = 60.0, helix_epi: float = -60.0,
+                           meta: dict | None = None, torso: Any = None, solver: str = "cg") -> Heart:
         """Build a Heart from a tet mesh and its labelled surfaces: coordinates, fibres, AHA, electrodes.
 
         Parameters
         ----------
-        points : (N, 3) float, mm.
+        points : (N, 3) float, in ``units``.
         tets : (M, 4) int, 0-based. Consistently inverted meshes are reoriented.
         surfaces : dict with keys ``lv_endo``, ``rv_endo``, ``epi``, ``base``; each value is
-            either boundary triangles (K, 3) or node indices (K,).
+            either boundary triangles (K, 3) or node indices (K,). Nodes shared by an
+            endocardium and the epicardium at a one-node rim become basal
+            (:func:`mitwin.anatomy.mesh_io.separate_rims`).
+        units : "mm", "cm" or None: a mesh whose extent is below 30 units is taken to be in cm,
+            converted, with a warning (:func:`mitwin.anatomy.pose.to_mm`).
+        pose : "auto" (keep a mesh that lies like a heart in the LPS patient frame, move any
+            other rigidly into mitwin's standard pose with a warning), "standard" (always move)
+            or "as_is" (never move); see :mod:`mitwin.anatomy.pose`. The motion is recorded in
+            ``meta["pose"]``.
         apex : node index of the apex (default: found automatically).
         junctions : ``(posterior, anterior)`` node indices on the RV insertion lines (default:
             found automatically).
-        electrodes : dict RA LA LL V1..V6 -> (3,) mm; default: standard positions on a torso
-            placed around the heart, assuming the mesh is in the LPS patient frame.
+        electrodes : dict RA LA LL V1..V6 -> (3,) in ``units``, in the mesh's frame; they win over
+            the default ones (with them ``pose="auto"`` keeps the mesh as it is, and "standard"
+            moves them with it). Default: standard positions on a torso placed around the posed heart.
         helix_endo, helix_epi : fibre helix angles (degrees) at the endo- and epicardium.
         meta : extra metadata to keep with the heart.
         torso : :class:`mitwin.anatomy.electrodes.Torso` whose size (a, b) is used for the
@@ -109,18 +124,28 @@ class Heart:
         Raises
         ------
         MeshError
-            No labelled surfaces, a missing cavity, inverted or degenerate tets, a non-manifold
-            boundary, a disconnected mesh.
+            No labelled surfaces, a missing cavity, inconsistent labels, swapped LV/RV labels,
+            inverted or degenerate tets, a non-manifold boundary, a disconnected mesh.
         """
         from .coordinates import compute_coordinates
         from .electrodes import check_electrodes, place_torso, standard_electrodes
         from .fibres import compute_fibres
 
+        check_units(units)
+        check_pose(pose)
         points = as_points(points)
+        scale = unit_scale(points, units, source="points", stacklevel=3)
+        points = points * scale if scale != 1.0 else points
         tets = as_tets(tets, points.shape[0])
         tets = _oriented(points, tets)
         surf = _surfaces_to_nodes(surfaces, points.shape[0])
-        _check_topology(tets, surf, points.shape[0])
+        faces = _check_topology(tets, surf, points.shape[0])
+        surf = separate_rims(surf, faces, points.shape[0])
+        check_ventricle_labels(points, surf, faces)
+        if electrodes is not None:
+            electrodes = {k: v * scale for k, v in check_electrodes(electrodes).items()}
+        motion = pose_heart(points, surf, pose, has_electrodes=electrodes is not None, stacklevel=3)
+        points = np.ascontiguousarray(motion.apply(points))
         c = compute_coordinates(points, tets, surf, apex=apex, junctions=junctions, solver=solver)
         f, s, n = compute_fibres(points, tets, c.tm, c.ab, c.rt, c.tv, helix_endo=helix_endo, helix_epi=helix_epi)
         aha = aha_segments(c.ab, c.rt, c.tv)
@@ -129,6 +154,8 @@ class Heart:
         meta.setdefault("junctions", {"ab_levels": c.junction_levels.round(6).tolist(),
                                       "posterior_deg": np.degrees(c.junction_angles[:, 0]).round(4).tolist(),
                                       "anterior_deg": np.degrees(c.junction_angles[:, 1]).round(4).tolist()})
+        if motion.moved:
+            meta["pose"] = motion.as_dict()
         if electrodes is None:
             from .electrodes import Torso
 
@@ -136,7 +163,7 @@ class Heart:
             electrodes = standard_electrodes(points, points[c.apex], torso)
             meta.setdefault("torso", torso.as_dict())
         else:
-            electrodes = check_electrodes(electrodes)
+            electrodes = {k: motion.apply(v) for k, v in electrodes.items()}
         return cls(points=points, tets=tets, surfaces=surf, tm=c.tm, ab=c.ab, rt=c.rt, tv=c.tv, fibres=f, sheets=s,
                    normals=n, aha=aha, electrodes=electrodes, meta=meta)
 
@@ -158,7 +185,8 @@ class Heart:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, units: str | None = None, *, electrodes: dict | None = None) -> Heart:
+    def load(cls, path: str | Path, units: str | None = None, *, electrodes: dict | None = None,
+             pose: str = "auto") -> Heart:
         """Read a heart from VTU (or VTK / MSH via meshio).
 
         Arrays ``tm ab rt tv`` (Cobiveco output) are kept as they are; ``fibre sheet normal``
@@ -167,45 +195,45 @@ class Heart:
         Surfaces come from a ``surface`` bit-flag point array (mitwin), or from boundary
         triangles with a ``class`` cell array (Cobiveco: 1 base, 2 epi, 3 LV endo, 4 RV endo)
         or gmsh physical groups named LV/RV/EPI/BASE (or lv_endo, rv_endo, epi, base).
+        A surface file (VTP, PLY, STL, OBJ) raises a MeshError that points to
+        :func:`mitwin.anatomy.surface_mesh.mesh_surface`.
 
         Parameters
         ----------
         path : file to read.
         units : "mm", "cm" or None. With None, a mesh whose extent is below 30 units is taken
             to be in cm (with a warning) and converted to mm; "cm" converts without a warning;
-            "mm" never converts.
-        electrodes : positions (mm) that replace those in the file. Without them and without
-            electrodes in the file, standard positions are placed on a torso fitted around the
-            heart, assuming the mesh is in the LPS patient frame (x left, y posterior, z superior).
+            "mm" never converts (:func:`mitwin.anatomy.pose.to_mm`, the rule of
+            :meth:`from_labelled_mesh`).
+        electrodes : positions (mm, in the file's frame) that replace those in the file.
+            Without them and without electrodes in the file, standard positions are placed on a
+            torso fitted around the posed heart.
+        pose : "auto", "standard" or "as_is", as in :meth:`from_labelled_mesh` (electrodes in
+            the file count as given). Fibre vectors read from the file move with the mesh.
         """
         from .electrodes import check_electrodes, place_torso, standard_electrodes
         from .fibres import compute_fibres
 
-        if units not in (None, "mm", "cm"):
-            raise ValueError(f"units: expected 'mm', 'cm' or None, got {units!r}")
+        check_units(units)
+        check_pose(pose)
         data = read_mesh(Path(path))
-        points, tets = as_points(data["points"]), data["tets"]
-        extent = float(np.max(np.ptp(points, axis=0)))
-        if units is None and extent < _CM_EXTENT:
-            warnings.warn(f"{path}: the mesh extent is {extent:.3g} units, which suggests cm; converting to mm "
-                          "(pass units='mm' to keep the values)", UserWarning, stacklevel=2)
-            units = "cm"
-        if units == "cm":
-            log.info("%s: converting cm to mm", path)
-            points = points * 10.0
-        tets = as_tets(tets, points.shape[0])
+        points = as_points(data["points"])
+        scale = unit_scale(points, units, source=str(path), stacklevel=3)
+        points = points * scale if scale != 1.0 else points
+        tets = as_tets(data["tets"], points.shape[0])
         pd = data["point_data"]
         surf = data["surfaces"]
         meta = data["meta"]
         if electrodes is not None:
-            electrodes = check_electrodes(electrodes)
+            electrodes = {k: v * scale for k, v in check_electrodes(electrodes).items()}
         elif data["electrodes"] is not None:
-            electrodes = data["electrodes"]
+            electrodes = {k: v * scale for k, v in data["electrodes"].items()}
 
         if not all(k in pd for k in ("tm", "ab", "rt", "tv")):
             if not any(s.size for s in surf.values()):
                 raise MeshError(f"path: {str(path)!r} has neither coordinates (tm ab rt tv) nor labelled surfaces")
-            return cls.from_labelled_mesh(points, tets, surf, electrodes=electrodes, meta=meta)
+            return cls.from_labelled_mesh(points, tets, surf, units="mm", pose=pose, electrodes=electrodes,
+                                          meta=meta)
 
         n = points.shape[0]
         tm, ab, rt, tv = (as_float_array(np.asarray(pd[k]).ravel(), k, (n,)) for k in ("tm", "ab", "rt", "tv"))
@@ -223,10 +251,25 @@ class Heart:
                        else np.cross(fibres, sheets))
         else:
             fibres, sheets, normals = compute_fibres(points, tets, tm, ab, rt, tv)
+        surf = {k: np.ascontiguousarray(v, dtype=np.int64) for k, v in surf.items()}
+        if pose != "as_is":
+            if all(s.size for s in surf.values()):
+                motion = pose_heart(points, surf, pose, has_electrodes=electrodes is not None, source=str(path),
+                                    stacklevel=3)
+                if motion.moved:
+                    points = np.ascontiguousarray(motion.apply(points))
+                    fibres, sheets, normals = (motion.rotate(v) for v in (fibres, sheets, normals))
+                    if electrodes is not None:
+                        electrodes = {k: motion.apply(v) for k, v in electrodes.items()}
+                    meta = {**meta, "pose": motion.as_dict()}
+            elif pose == "standard":
+                raise MeshError(f"path: {str(path)!r} has no labelled lv_endo, rv_endo, epi and base (nor "
+                                "coordinates that give them); cannot find its anatomical frame for pose='standard'")
+            else:
+                log.info("%s: no labelled surfaces to find the anatomical frame; the mesh is kept as it is", path)
         if electrodes is None:
             apex = int(meta.get("apex", int(np.argmin(ab))))
             electrodes = standard_electrodes(points, points[apex], place_torso(points))
-        surf = {k: np.ascontiguousarray(v, dtype=np.int64) for k, v in surf.items()}
         return cls(points=points, tets=tets, surfaces=surf, tm=tm, ab=ab, rt=rt, tv=tv, fibres=fibres, sheets=sheets,
                    normals=normals, aha=aha, electrodes=electrodes, meta=meta)
 
@@ -268,15 +311,11 @@ def _surfaces_to_nodes(surfaces: Any, n: int) -> dict[str, np.ndarray]:
     for key in ("epi", "base"):
         if out[key].size == 0:
             raise MeshError(f"surfaces: the {key} surface is empty")
-    for a, b in (("lv_endo", "rv_endo"), ("lv_endo", "epi"), ("rv_endo", "epi")):
-        common = np.intersect1d(out[a], out[b])
-        if common.size:
-            raise MeshError(f"surfaces: {a} and {b} share {common.size} nodes (e.g. node {int(common[0])}); "
-                            "they must be separated by at least one layer of tets")
     return out
 
 
-def _check_topology(tets: np.ndarray, surf: dict[str, np.ndarray], n: int) -> None:
+def _check_topology(tets: np.ndarray, surf: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Raise unless the boundary is manifold and every surface node lies on it; returns the boundary faces."""
     faces = boundary_faces(tets)
     check_manifold_surface(faces)
     on_boundary = np.zeros(n, dtype=bool)
@@ -284,7 +323,9 @@ def _check_topology(tets: np.ndarray, surf: dict[str, np.ndarray], n: int) -> No
     for key, nodes in surf.items():
         off = nodes[~on_boundary[nodes]]
         if off.size:
-            raise MeshError(f"surfaces[{key!r}]: {off.size} nodes are not on the mesh boundary (e.g. node {int(off[0])})")
+            raise MeshError(f"surfaces[{key!r}]: {off.size} nodes are not on the mesh boundary "
+                            f"(e.g. node {int(off[0])})")
+    return faces
 
 
 def _surfaces_from_coordinates(tets: np.ndarray, tm, ab, tv, n: int) -> dict[str, np.ndarray]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import MeshError
+
+log = logging.getLogger(__name__)
 
 #: Surface keys of a Heart and their bit in the ``surface`` point-data array.
 SURFACE_BITS: dict[str, int] = {"lv_endo": 1, "rv_endo": 2, "epi": 4, "base": 8}
@@ -108,6 +111,75 @@ def check_manifold_surface(faces: np.ndarray) -> None:
         )
 
 
+def separate_rims(surfaces: dict[str, np.ndarray], faces: np.ndarray, n_nodes: int) -> dict[str, np.ndarray]:
+    """Resolve nodes shared by an endocardium and the epicardium (the rim rule).
+
+    Boundary triangles labelled by the majority of their nodes' labels (the usual export of a
+    segmentation) meet at a one-node rim where a wall is one tet thick at the base: the rim's
+    nodes carry both labels. **Rule**: a node labelled both ``lv_endo`` (or ``rv_endo``) and
+    ``epi`` that lies where triangles of both surfaces meet is a basal rim node: it leaves both
+    surfaces and joins ``base`` (so that tm is free there, between endo- and epicardium, and ab
+    is 1, as on the rest of the basal edge). Anything else is inconsistent and raises.
+
+    Parameters
+    ----------
+    surfaces : node-index arrays (sorted, unique) ``lv_endo``, ``rv_endo``, ``epi``, ``base``.
+    faces : (F, 3) boundary triangles of the mesh.
+    n_nodes : N.
+
+    Returns
+    -------
+    dict of node-index arrays with no node in two of lv_endo, rv_endo, epi.
+
+    Raises
+    ------
+    MeshError
+        ``lv_endo`` and ``rv_endo`` share a node (the cavities touch); a boundary triangle lies on
+        two surfaces (the labels overlap); a shared node is not on the line where the two
+        surfaces' triangles meet.
+    """
+    common = np.intersect1d(surfaces["lv_endo"], surfaces["rv_endo"])
+    if common.size:
+        raise MeshError(f"surfaces: lv_endo and rv_endo share {common.size} nodes (e.g. node {int(common[0])}); "
+                        "the LV and RV cavities must be separated by the septum (at least one layer of tets)")
+    out = dict(surfaces)
+    rims = []
+    for key in ("lv_endo", "rv_endo"):
+        shared = np.intersect1d(surfaces[key], surfaces["epi"])
+        if not shared.size:
+            continue
+        in_a = _in_set(faces, surfaces[key], n_nodes)
+        in_b = _in_set(faces, surfaces["epi"], n_nodes)
+        both = in_a & in_b
+        if both.any():
+            raise MeshError(f"surfaces: {key} and epi share {shared.size} nodes and {int(both.sum())} boundary "
+                            f"triangles (e.g. nodes {faces[both][0].tolist()}): the labels overlap; each boundary "
+                            "triangle must carry one label")
+        touches_a = np.zeros(n_nodes, dtype=bool)
+        touches_a[faces[in_a]] = True
+        touches_b = np.zeros(n_nodes, dtype=bool)
+        touches_b[faces[in_b]] = True
+        stray = shared[~(touches_a[shared] & touches_b[shared])]
+        if stray.size:
+            raise MeshError(f"surfaces: {key} and epi share {shared.size} nodes, {stray.size} of which (e.g. node "
+                            f"{int(stray[0])}) are not where {key} and epi triangles meet; they must be separated by "
+                            "at least one layer of tets or meet at a one-node rim")
+        out[key] = np.setdiff1d(out[key], shared)
+        rims.append(shared)
+        log.info("surfaces: %d nodes where %s meets epi (a one-node rim) are taken as basal", shared.size, key)
+    if rims:
+        rim = np.concatenate(rims)
+        out["epi"] = np.setdiff1d(out["epi"], rim)
+        out["base"] = np.union1d(out["base"], rim)
+    return {k: np.ascontiguousarray(v, dtype=np.int64) for k, v in out.items()}
+
+
+def _in_set(faces: np.ndarray, nodes: np.ndarray, n_nodes: int) -> np.ndarray:
+    mask = np.zeros(n_nodes, dtype=bool)
+    mask[nodes] = True
+    return mask[faces].all(axis=1)
+
+
 def faces_in_set(faces: np.ndarray, nodes: np.ndarray, n_nodes: int) -> np.ndarray:
     """The faces whose three nodes all lie in ``nodes`` (a node-index array)."""
     mask = np.zeros(n_nodes, dtype=bool)
@@ -164,6 +236,16 @@ def write_vtu(path: Path, points, tets, point_data: dict, electrodes: dict, meta
 
 # ----------------------------------------------------------------------------- reading
 
+#: File suffixes that hold surfaces, not volume meshes (read by :mod:`mitwin.anatomy.surface_mesh`).
+SURFACE_SUFFIXES: tuple[str, ...] = (".vtp", ".ply", ".stl", ".obj", ".off")
+
+
+def surface_hint(path: Path, what: str) -> str:
+    """The message for a surface given where a volume mesh is needed: how to tetrahedralise it."""
+    return (f"path: {str(path)!r} is {what}; a Heart needs a tetrahedral mesh: tetrahedralise the labelled "
+            f"surface with mitwin.anatomy.mesh_surface({str(path)!r}) or `mitwin mesh {path} --out heart.vtu`")
+
+
 
 def read_mesh(path: Path) -> dict[str, Any]:
     """Read a VTU/VTK/MSH file into plain arrays.
@@ -179,6 +261,8 @@ def read_mesh(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"path: no such file: {str(path)!r}")
+    if path.suffix.lower() in SURFACE_SUFFIXES:
+        raise MeshError(surface_hint(path, f"a surface file ({path.suffix.lower()})"))
     try:
         # meshio prints and calls sys.exit on some unreadable files: keep both inside
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), \
@@ -191,7 +275,10 @@ def read_mesh(path: Path) -> dict[str, Any]:
         raise MeshError(f"path: {str(path)!r} has {mesh.points.shape[1]}-D points, expected 3-D")
     tet_blocks = [c.data for c in mesh.cells if c.type == "tetra"]
     if not tet_blocks:
-        raise MeshError(f"path: {str(path)!r} has no tetrahedra (cell types: {sorted({c.type for c in mesh.cells})})")
+        types = sorted({c.type for c in mesh.cells})
+        if "triangle" in types:
+            raise MeshError(surface_hint(path, "a surface (triangles, no tetrahedra)"))
+        raise MeshError(f"path: {str(path)!r} has no tetrahedra (cell types: {types})")
     tets = np.ascontiguousarray(np.concatenate(tet_blocks), dtype=np.int64)
     n = points.shape[0]
     point_data = {k: np.asarray(v) for k, v in mesh.point_data.items()}
@@ -224,7 +311,8 @@ def read_mesh(path: Path) -> dict[str, Any]:
                 key = names_by_tag.get(int(lab)) if use_names else COBIVECO_CLASSES.get(int(lab))
                 if key is not None:
                     surfaces[key].append(np.unique(block.data[labels == lab]))
-    surf = {k: np.unique(np.concatenate(v)).astype(np.int64) if v else np.zeros(0, np.int64) for k, v in surfaces.items()}
+    surf = {k: np.unique(np.concatenate(v)).astype(np.int64) if v else np.zeros(0, np.int64)
+            for k, v in surfaces.items()}
     if any(s.size and (s.min() < 0 or s.max() >= n) for s in surf.values()):
         raise MeshError(f"path: surface labels in {str(path)!r} refer to nodes outside [0, {n})")
 
