@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..infarct import Infarct
-from .activation import ActivationSolver
+from .activation import DEFAULT_SPEEDS, ActivationSolver
 from .conduction import DENSE_SPEED, PURKINJE_SPEED, SPARSE_SPEED, Conduction, conduction_system
 from .ecg import ECG, ECGBatch
 from .heartlike import HeartLike
@@ -30,9 +30,6 @@ from .leadfield import LeadField, QRSOptions, qrs_length
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_SPEEDS", "Forward", "Simulation", "prepare", "simulate"]
-
-#: Healthy conduction speeds (fibre, sheet, sheet-normal), m/s.
-DEFAULT_SPEEDS: tuple[float, float, float] = (0.65, 0.48, 0.51)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ import numpy as np
 
 from .._validate import as_float_array, as_points, as_tets, check_n_threads, check_tets
 from .ecg import ECG, ECGBatch
+from .heartlike import HeartLike
 from .filters import _below_nyquist, _butterworth, _filter_pad, remove_baseline
 from .leads import ELECTRODES, LEAD_TRANSFORM, LEADS
 from .normalise import NORMALISATIONS, normalise
@@ -300,7 +301,7 @@ class LeadField:
         logger.debug("lead field built: %d nodes, %d tets, %d electrodes", pts.shape[0], tt.shape[0], pos.shape[0])
 
     @classmethod
-    def from_heart(cls, heart: Any, electrodes: Any = None, **kwargs: Any) -> LeadField:
+    def from_heart(cls, heart: HeartLike, electrodes: Any = None, **kwargs: Any) -> LeadField:
         """Lead field of a :class:`mitwin.Heart` (its own electrodes unless ``electrodes`` is given)."""
         return cls(heart.points, heart.tets, heart.electrodes if electrodes is None else electrodes, **kwargs)
 
