@@ -65,8 +65,33 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_infer(args: argparse.Namespace) -> int:
     from .model.infer import infer
 
-    summary = infer(args.run, heart=args.heart, qrs=args.qrs, out=args.out)
+    qrs = args.qrs
+    if args.ecg is not None:
+        from .ep.extract import extract_qrs_report
+
+        extraction = extract_qrs_report(args.ecg)
+        print(f"{args.ecg}: {extraction.summary()}")
+        qrs = extraction.qrs
+    summary = infer(args.run, heart=args.heart, qrs=qrs, out=args.out)
     print(summary)
+    return 0
+
+
+def _cmd_ecg(args: argparse.Namespace) -> int:
+    import json
+
+    from ._atomic import write_text_atomic
+    from .ep.extract import extract_qrs_report
+    from .ep.extract_plot import plot_extraction
+    from .ep.records import read_ecg
+
+    extraction = extract_qrs_report(read_ecg(args.record, fs=args.fs), method=args.method)
+    args.out.mkdir(parents=True, exist_ok=True)
+    extraction.qrs.to_csv(args.out / "qrs.csv")
+    write_text_atomic(args.out / "extraction.json", json.dumps(extraction.to_dict(), indent=1) + "\n")
+    plot_extraction(extraction, args.out / "beats.png", title=str(args.record))
+    print(f"{args.record}: {extraction.summary()}\nwritten: {args.out / 'qrs.csv'}, {args.out / 'beats.png'}, "
+          f"{args.out / 'extraction.json'}")
     return 0
 
 
@@ -149,9 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("infer", help="infer scar and border zone for a new heart and QRS")
     p.add_argument("run", type=Path)
     p.add_argument("--heart", type=Path, required=True)
-    p.add_argument("--qrs", type=Path, required=True, help="CSV with a column per lead (I, II, V1..V6), 1 kHz")
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--qrs", type=Path, help="CSV with a column per lead (I, II, V1..V6), 1 kHz")
+    given.add_argument("--ecg", type=Path, help="a patient's recording (WFDB .hea/.dat/.mat, CSV): QRS extracted")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=_cmd_infer)
+
+    p = sub.add_parser("ecg", help="extract the QRS of a patient's recording: qrs.csv, beats.png, extraction.json")
+    p.add_argument("record", type=Path, help="WFDB record (.hea/.dat/.mat or no extension) or CSV")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz of a CSV without a time column")
+    p.add_argument("--method", choices=("auto", "neurokit2", "envelope"), default="auto",
+                   help="QRS delineation rule (default auto: neurokit2 where the slope envelope agrees)")
+    p.set_defaults(func=_cmd_ecg)
 
     p = sub.add_parser("check-ecg", help="the normal-ECG criteria of a QRS (exit 0 normal, 1 abnormal)")
     p.add_argument("ecg", type=Path, help="QRS CSV (t_ms, I, II, V1..V6) or, with --record, a 12-lead recording")

@@ -136,6 +136,18 @@ class QRSExtraction:
         """Number of beats in the representative beat."""
         return int(np.count_nonzero(self.used))
 
+    def to_dict(self) -> dict[str, object]:
+        """The numbers of the extraction as plain JSON-ready values (times in ms, rate in bpm)."""
+        return {
+            "heart_rate_bpm": self.heart_rate_bpm, "qrs_duration_ms": self.qrs_duration_ms,
+            "onset_ms": self.onset_ms, "offset_ms": self.offset_ms, "onset_rule": self.onset_rule,
+            "offset_rule": self.offset_rule, "n_beats": self.n_beats, "n_beats_used": self.n_beats_used,
+            "candidates_ms": {rule: [None if math.isnan(v) else v for v in pair]
+                              for rule, pair in self.candidates.items()},
+            "r_peaks_ms": self.r_peaks_ms.tolist(), "used": self.used.tolist(),
+            "leads": list(self.qrs.leads), "derived_leads": list(self.derived_leads),
+        }
+
     def summary(self) -> str:
         """One line: heart rate, QRS duration, beats used, the deciding rules."""
         derived = f"; derived {', '.join(self.derived_leads)}" if self.derived_leads else ""

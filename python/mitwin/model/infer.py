@@ -22,7 +22,7 @@ from .._atomic import atomic_path
 from ..anatomy.aha import SEGMENT_NAMES, aha_segments
 from ..data.store import QRS_SAMPLES
 from ..data.torchdata import normalise_qrs, normalise_xyz, subsample_indices
-from ..ep.ecg import LEADS
+from ..ep.ecg import ECG, LEADS
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +86,13 @@ def read_qrs_csv(path: str | Path) -> np.ndarray:
     return _check_signals(signals, str(path))
 
 
-def prepare_qrs(qrs: np.ndarray | Mapping[str, np.ndarray] | str | Path) -> np.ndarray:
-    """An 8-lead QRS (CSV path, (8, T) array or lead -> signal mapping) -> normalised (8, 512) float32."""
+def prepare_qrs(qrs: np.ndarray | Mapping[str, np.ndarray] | str | Path | ECG) -> np.ndarray:
+    """An 8-lead QRS (CSV path, (8, T) array, lead -> signal mapping or an :class:`~mitwin.ep.ecg.ECG` at 1 kHz,
+    e.g. from :func:`mitwin.ep.extract.extract_qrs`) -> normalised (8, 512) float32."""
+    if isinstance(qrs, ECG):
+        if qrs.dt != 1.0:
+            raise ValueError(f"qrs: expected an ECG sampled every 1 ms (1 kHz), got dt = {qrs.dt:g} ms; resample it")
+        qrs = {lead: qrs.lead(lead) for lead in LEADS if lead in qrs.leads}
     if isinstance(qrs, (str, Path)):
         signals = read_qrs_csv(qrs)
     elif isinstance(qrs, Mapping):
@@ -158,7 +163,7 @@ def summarise_segments(labels: np.ndarray, segments: np.ndarray, min_share: floa
     return "\n".join(lines)
 
 
-def infer(run: str | Path, heart: str | Path, qrs: str | Path | np.ndarray, out: str | Path,
+def infer(run: str | Path, heart: str | Path, qrs: str | Path | np.ndarray | ECG, out: str | Path,
           device: str | None = None) -> str:
     """Predict scar and BZ for a subject and write them on its mesh.
 
@@ -166,7 +171,8 @@ def infer(run: str | Path, heart: str | Path, qrs: str | Path | np.ndarray, out:
     ----------
     run : run directory of :func:`mitwin.model.train.train` (its best checkpoint is used)
     heart : the subject's VTU (read with :meth:`mitwin.anatomy.heart.Heart.load`)
-    qrs : 8-lead QRS CSV at 1 kHz (see the module docstring) or an (8, T) array
+    qrs : 8-lead QRS CSV at 1 kHz (see the module docstring), an (8, T) array or an ECG at 1 kHz
+        (e.g. :func:`mitwin.ep.extract.extract_qrs` of a patient's recording)
     out : output VTU: the mesh with point arrays ``infarct_label`` (0 healthy, 1 BZ, 2 scar),
         ``p_bz``, ``p_scar`` and ``aha``
     device : torch device (default CPU)
