@@ -66,3 +66,16 @@ QRS_DURATION_MS: dict[str, float] = {
 #: Forward-model cost and training time reported by the paper.
 SIMULATION_MINUTES_PER_QRS = 5.0
 TRAINING_HOURS_GPU = 10.0
+
+#: QRS durations of Sec. IV-B by scenario group, as the sensitivity report compares them (ms).
+PAPER_QRS_MS: dict[str, float] = {k: QRS_DURATION_MS[k] for k in ("normal", "apical", "inferolateral")}
+#: The large transmural lateral infarct at normal and slow conduction (Sec. IV-B, ms).
+PAPER_SLOW_CV_MS: dict[str, float] = {"normal_cv": QRS_DURATION_MS["lateral_large_transmural"],
+                                      "slow_cv": QRS_DURATION_MS["lateral_large_transmural_slow_cv"]}
+
+#: Locations (keys of :data:`mitwin.infarct.LOCATIONS`) whose infarcts altered the QRS most (Sec. IV-B).
+LARGEST_ALTERATIONS: tuple[str, ...] = ("inferolateral", "extensive_anterior", "apical")
+#: Locations where poor R-wave progression appeared most (Sec. IV-B).
+PRWP_LOCATIONS: tuple[str, ...] = ("extensive_anterior", "septal", "apical")
+#: The location where the subendocardial infarct altered the QRS as much as the transmural one (Sec. IV-B).
+EXTENT_EXCEPTION = "limited_anterior"
