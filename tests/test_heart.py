@@ -180,7 +180,7 @@ def test_surface_errors(block):
     inner = np.flatnonzero(np.all((points > 1) & (points < [39, 29, 19]), axis=1))
     with pytest.raises(MeshError, match="not on the mesh boundary"):
         Heart.from_labelled_mesh(points, tets, {**surf, "base": inner})
-    with pytest.raises(MeshError, match="share"):
+    with pytest.raises(MeshError, match="labelled both lv_endo and rv_endo"):
         Heart.from_labelled_mesh(points, tets, {**surf, "rv_endo": surf["lv_endo"]})
     with pytest.raises(ValueError, match="points"):
         Heart.from_labelled_mesh(points[:, :2], tets, surf)
@@ -258,3 +258,69 @@ def test_plot_heart_writes_a_png(tmp_path):
     img = mpimg.imread(path)
     assert img.shape[0] > 300 and img.shape[1] > 500
     assert img[..., :3].std() > 0.05  # not blank
+
+
+# ----------------------------------------------------------------------------- majority-labelled boundaries
+
+
+def _majority_labelled(h: Heart) -> dict[str, np.ndarray]:
+    """Boundary triangles labelled as a segmentation export does: each node gets one label (endo and
+    epi before base), each triangle the majority of its nodes' labels (ties: lv, rv, epi, base)."""
+    keys = ("lv_endo", "rv_endo", "epi", "base")
+    faces = boundary_faces(h.tets)
+    node = np.full(h.n_nodes, -1)
+    for i in range(len(keys) - 1, -1, -1):
+        node[h.surfaces[keys[i]]] = i
+    a, b, c = node[faces].T
+    label = np.where((a == b) | (a == c), a, np.where(b == c, b, np.minimum(np.minimum(a, b), c)))
+    return {k: faces[label == i] for i, k in enumerate(keys)}
+
+
+@pytest.mark.slow
+def test_majority_labelled_rim_is_accepted(subject, tmp_path):
+    h = subject
+    tri = _majority_labelled(h)
+    rim = np.intersect1d(np.unique(tri["rv_endo"]), np.unique(tri["epi"]))
+    assert rim.size > 10  # the coarse mesh's thin RV wall gives a one-node rim
+    g = Heart.from_labelled_mesh(h.points, h.tets, tri, electrodes=h.electrodes)
+    assert np.isin(rim, g.surfaces["base"]).all()  # the documented rule: rim nodes are basal
+    assert not np.isin(rim, g.surfaces["epi"]).any() and not np.isin(rim, g.surfaces["rv_endo"]).any()
+    # away from the nodes whose labels the vote changed, the coordinates are those of the original
+    changed = np.zeros(h.n_nodes, dtype=bool)
+    for k in h.surfaces:
+        changed |= np.isin(np.arange(h.n_nodes), h.surfaces[k]) != np.isin(np.arange(h.n_nodes), g.surfaces[k])
+    e = h.tets[:, [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]].reshape(-1, 2)
+    near = changed.copy()
+    near[e[changed[e[:, 0]], 1]] = True
+    far = ~near
+    assert far.sum() > 0.8 * h.n_nodes
+    drt = np.abs(g.rt - h.rt)
+    assert np.abs(g.tm - h.tm)[far].max() < 0.1 and np.abs(g.ab - h.ab)[far].max() < 0.01
+    assert np.minimum(drt, 1 - drt)[far].max() < 0.05
+    assert np.mean(g.aha == h.aha) > 0.98 and np.mean(g.tv == h.tv) > 0.99
+    # the same labels from a file (Cobiveco's class array on the boundary triangles)
+    tags = {"base": 1, "epi": 2, "lv_endo": 3, "rv_endo": 4}
+    cells = np.concatenate([tri[k] for k in tags])
+    cls = np.concatenate([np.full(tri[k].shape[0], t) for k, t in tags.items()])
+    meshio.write(tmp_path / "majority.vtu", meshio.Mesh(h.points, [("triangle", cells), ("tetra", h.tets)],
+                                                        cell_data={"class": [cls, np.zeros(h.tets.shape[0], int)]}))
+    f = Heart.load(tmp_path / "majority.vtu", units="mm", electrodes=h.electrodes)
+    assert np.array_equal(f.tm, g.tm) and np.array_equal(f.surfaces["base"], g.surfaces["base"])
+
+
+@pytest.mark.slow
+def test_truly_inconsistent_labels_are_rejected(subject):
+    h = subject
+    tri = _majority_labelled(h)
+    twice = {**tri, "epi": np.concatenate([tri["epi"], tri["rv_endo"][:5]])}
+    with pytest.raises(MeshError, match="5 triangles are labelled both rv_endo and epi"):
+        Heart.from_labelled_mesh(h.points, h.tets, twice)
+    # node sets: a patch of the epicardium also called RV endocardium
+    epi = h.surfaces["epi"]
+    far = epi[np.argmax(np.linalg.norm(h.points[epi] - h.points[h.surfaces["rv_endo"]].mean(axis=0), axis=1))]
+    patch = epi[np.linalg.norm(h.points[epi] - h.points[far], axis=1) < 20.0]
+    bad = {**h.surfaces, "rv_endo": np.union1d(h.surfaces["rv_endo"], patch)}
+    with pytest.raises(MeshError, match="inside a patch carrying both labels"):
+        Heart.from_labelled_mesh(h.points, h.tets, bad)
+    with pytest.raises(MeshError, match="lv_endo and rv_endo share"):
+        Heart.from_labelled_mesh(h.points, h.tets, {**h.surfaces, "rv_endo": h.surfaces["lv_endo"]})

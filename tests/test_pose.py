@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from mitwin.anatomy.heart import Heart
-from mitwin.anatomy.pose import (LONG_AXIS_TOLERANCE_DEG, STANDARD_ROTATION, anatomical_frame, pose_heart,
-                                 unit_scale)
+from mitwin.anatomy.pose import LONG_AXIS_TOLERANCE_DEG, STANDARD_ROTATION, anatomical_frame, pose_heart, unit_scale
 from mitwin.errors import MeshError
 
 

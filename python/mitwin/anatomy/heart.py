@@ -16,6 +16,7 @@ from .mesh_io import (
     SURFACE_BITS,
     boundary_faces,
     check_manifold_surface,
+    check_triangle_labels,
     faces_in_set,
     read_mesh,
     separate_rims,
@@ -138,9 +139,9 @@ class Heart:
         points = points * scale if scale != 1.0 else points
         tets = as_tets(tets, points.shape[0])
         tets = _oriented(points, tets)
-        surf = _surfaces_to_nodes(surfaces, points.shape[0])
+        surf, triangles = _surfaces_to_nodes(surfaces, points.shape[0])
         faces = _check_topology(tets, surf, points.shape[0])
-        surf = separate_rims(surf, faces, points.shape[0])
+        surf = separate_rims(surf, faces, points.shape[0], triangles)
         check_ventricle_labels(points, surf, faces)
         if electrodes is not None:
             electrodes = {k: v * scale for k, v in check_electrodes(electrodes).items()}
@@ -232,7 +233,8 @@ class Heart:
         if not all(k in pd for k in ("tm", "ab", "rt", "tv")):
             if not any(s.size for s in surf.values()):
                 raise MeshError(f"path: {str(path)!r} has neither coordinates (tm ab rt tv) nor labelled surfaces")
-            return cls.from_labelled_mesh(points, tets, surf, units="mm", pose=pose, electrodes=electrodes,
+            given = {**surf, **data["triangles"]}  # labelled triangles where the file has them
+            return cls.from_labelled_mesh(points, tets, given, units="mm", pose=pose, electrodes=electrodes,
                                           meta=meta)
 
         n = points.shape[0]
@@ -286,7 +288,8 @@ def _oriented(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(tets)
 
 
-def _surfaces_to_nodes(surfaces: Any, n: int) -> dict[str, np.ndarray]:
+def _surfaces_to_nodes(surfaces: Any, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Validated node sets of the four surfaces, and the triangles of those given as triangles."""
     if not isinstance(surfaces, dict) or not surfaces:
         raise MeshError("surfaces: no labelled surfaces; expected a dict with lv_endo, rv_endo, epi and base "
                         "(triangles (K, 3) or node indices (K,))")
@@ -294,11 +297,13 @@ def _surfaces_to_nodes(surfaces: Any, n: int) -> dict[str, np.ndarray]:
     if unknown:
         raise ValueError(f"surfaces: unknown keys {unknown}; expected {list(SURFACE_KEYS)}")
     out: dict[str, np.ndarray] = {}
+    triangles: dict[str, np.ndarray] = {}
     for key in SURFACE_KEYS:
         v = surfaces.get(key)
         arr = np.zeros(0, np.int64) if v is None else np.asarray(v)
         if arr.ndim == 2:
-            arr = as_index_array(arr, f"surfaces[{key!r}]", (None, 3), upper=n).ravel()
+            triangles[key] = as_index_array(arr, f"surfaces[{key!r}]", (None, 3), upper=n)
+            arr = triangles[key].ravel()
         else:
             arr = as_index_array(arr, f"surfaces[{key!r}]", (None,), upper=n)
         out[key] = np.unique(arr).astype(np.int64)
@@ -311,7 +316,8 @@ def _surfaces_to_nodes(surfaces: Any, n: int) -> dict[str, np.ndarray]:
     for key in ("epi", "base"):
         if out[key].size == 0:
             raise MeshError(f"surfaces: the {key} surface is empty")
-    return out
+    check_triangle_labels(triangles)
+    return out, triangles
 
 
 def _check_topology(tets: np.ndarray, surf: dict[str, np.ndarray], n: int) -> np.ndarray:

@@ -111,21 +111,26 @@ def check_manifold_surface(faces: np.ndarray) -> None:
         )
 
 
-def separate_rims(surfaces: dict[str, np.ndarray], faces: np.ndarray, n_nodes: int) -> dict[str, np.ndarray]:
+def separate_rims(surfaces: dict[str, np.ndarray], faces: np.ndarray, n_nodes: int,
+                  triangles: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Resolve nodes shared by an endocardium and the epicardium (the rim rule).
 
     Boundary triangles labelled by the majority of their nodes' labels (the usual export of a
     segmentation) meet at a one-node rim where a wall is one tet thick at the base: the rim's
     nodes carry both labels. **Rule**: a node labelled both ``lv_endo`` (or ``rv_endo``) and
-    ``epi`` that lies where triangles of both surfaces meet is a basal rim node: it leaves both
-    surfaces and joins ``base`` (so that tm is free there, between endo- and epicardium, and ab
-    is 1, as on the rest of the basal edge). Anything else is inconsistent and raises.
+    ``epi`` is a basal rim node: it leaves both surfaces and joins ``base``, so that tm is free
+    there (between endo- and epicardium) and ab is 1, as on the rest of the basal edge. The
+    labels are inconsistent (and raise) when the two surfaces overlap in a patch. Given as
+    triangles (one label per triangle, :func:`check_triangle_labels`), a shared node always lies
+    where triangles of both labels meet. Given as node sets, a shared node all of whose boundary
+    triangles have only shared nodes is taken to lie inside a patch labelled twice.
 
     Parameters
     ----------
     surfaces : node-index arrays (sorted, unique) ``lv_endo``, ``rv_endo``, ``epi``, ``base``.
     faces : (F, 3) boundary triangles of the mesh.
     n_nodes : N.
+    triangles : the surfaces given as triangles (key -> (K, 3)), where they were.
 
     Returns
     -------
@@ -134,9 +139,8 @@ def separate_rims(surfaces: dict[str, np.ndarray], faces: np.ndarray, n_nodes: i
     Raises
     ------
     MeshError
-        ``lv_endo`` and ``rv_endo`` share a node (the cavities touch); a boundary triangle lies on
-        two surfaces (the labels overlap); a shared node is not on the line where the two
-        surfaces' triangles meet.
+        ``lv_endo`` and ``rv_endo`` share a node (the cavities touch), or a shared node lies
+        inside a patch labelled twice.
     """
     common = np.intersect1d(surfaces["lv_endo"], surfaces["rv_endo"])
     if common.size:
@@ -148,22 +152,15 @@ def separate_rims(surfaces: dict[str, np.ndarray], faces: np.ndarray, n_nodes: i
         shared = np.intersect1d(surfaces[key], surfaces["epi"])
         if not shared.size:
             continue
-        in_a = _in_set(faces, surfaces[key], n_nodes)
-        in_b = _in_set(faces, surfaces["epi"], n_nodes)
-        both = in_a & in_b
-        if both.any():
-            raise MeshError(f"surfaces: {key} and epi share {shared.size} nodes and {int(both.sum())} boundary "
-                            f"triangles (e.g. nodes {faces[both][0].tolist()}): the labels overlap; each boundary "
-                            "triangle must carry one label")
-        touches_a = np.zeros(n_nodes, dtype=bool)
-        touches_a[faces[in_a]] = True
-        touches_b = np.zeros(n_nodes, dtype=bool)
-        touches_b[faces[in_b]] = True
-        stray = shared[~(touches_a[shared] & touches_b[shared])]
-        if stray.size:
-            raise MeshError(f"surfaces: {key} and epi share {shared.size} nodes, {stray.size} of which (e.g. node "
-                            f"{int(stray[0])}) are not where {key} and epi triangles meet; they must be separated by "
-                            "at least one layer of tets or meet at a one-node rim")
+        if triangles is not None and key in triangles and "epi" in triangles:
+            inside = shared[:0]  # one label per triangle: every shared node is on a rim
+        else:
+            inside = _inside_shared_patch(shared, faces, n_nodes)
+        if inside.size:
+            raise MeshError(f"surfaces: {key} and epi share {shared.size} nodes, {inside.size} of which (e.g. node "
+                            f"{int(inside[0])}) lie inside a patch carrying both labels, not on a rim between the "
+                            "two surfaces: the labels overlap; the surfaces must be separated by at least one layer "
+                            "of tets or meet at a one-node rim")
         out[key] = np.setdiff1d(out[key], shared)
         rims.append(shared)
         log.info("surfaces: %d nodes where %s meets epi (a one-node rim) are taken as basal", shared.size, key)
@@ -172,6 +169,35 @@ def separate_rims(surfaces: dict[str, np.ndarray], faces: np.ndarray, n_nodes: i
         out["epi"] = np.setdiff1d(out["epi"], rim)
         out["base"] = np.union1d(out["base"], rim)
     return {k: np.ascontiguousarray(v, dtype=np.int64) for k, v in out.items()}
+
+
+def _inside_shared_patch(shared: np.ndarray, faces: np.ndarray, n_nodes: int) -> np.ndarray:
+    """The shared nodes all of whose boundary triangles consist of shared nodes."""
+    is_shared = np.zeros(n_nodes, dtype=bool)
+    is_shared[shared] = True
+    around = np.bincount(faces.ravel(), minlength=n_nodes)
+    around_shared = np.bincount(faces[is_shared[faces].all(axis=1)].ravel(), minlength=n_nodes)
+    return shared[around_shared[shared] == around[shared]]
+
+
+def check_triangle_labels(triangles: dict[str, np.ndarray]) -> None:
+    """Raise MeshError when one triangle is given under two surface labels.
+
+    Parameters
+    ----------
+    triangles : key -> (K, 3) node indices of the triangles given for that surface.
+    """
+    keys = list(triangles)
+    sorted_rows = {k: np.sort(np.asarray(triangles[k], dtype=np.int64), axis=1) for k in keys}
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            if not (sorted_rows[a].size and sorted_rows[b].size):
+                continue
+            both = np.concatenate([sorted_rows[a], sorted_rows[b]])
+            _, counts = np.unique(_row_keys(both), return_counts=True)
+            if np.any(counts > 1):
+                raise MeshError(f"surfaces: {int(np.count_nonzero(counts > 1))} triangles are labelled both {a} and "
+                                f"{b}; each boundary triangle must carry one label")
 
 
 def _in_set(faces: np.ndarray, nodes: np.ndarray, n_nodes: int) -> np.ndarray:
@@ -253,7 +279,8 @@ def read_mesh(path: Path) -> dict[str, Any]:
     Returns
     -------
     dict with ``points`` (N, 3) f8, ``tets`` (M, 4) i8, ``point_data`` (dict of arrays),
-    ``surfaces`` (dict key -> node indices, possibly empty), ``electrodes`` (dict or None),
+    ``surfaces`` (dict key -> node indices, possibly empty), ``triangles`` (dict key -> (K, 3)
+    labelled boundary triangles, for the surfaces given that way), ``electrodes`` (dict or None),
     ``meta`` (dict).
     """
     import meshio
@@ -284,6 +311,7 @@ def read_mesh(path: Path) -> dict[str, Any]:
     point_data = {k: np.asarray(v) for k, v in mesh.point_data.items()}
 
     surfaces: dict[str, list[np.ndarray]] = {k: [] for k in SURFACE_BITS}
+    tri_lists: dict[str, list[np.ndarray]] = {k: [] for k in SURFACE_BITS}
     if "surface" in point_data:
         flags = point_data.pop("surface").astype(np.int64).ravel()
         for key, bit in SURFACE_BITS.items():
@@ -310,9 +338,11 @@ def read_mesh(path: Path) -> dict[str, Any]:
             for lab in np.unique(labels):
                 key = names_by_tag.get(int(lab)) if use_names else COBIVECO_CLASSES.get(int(lab))
                 if key is not None:
-                    surfaces[key].append(np.unique(block.data[labels == lab]))
+                    tri_lists[key].append(np.asarray(block.data[labels == lab], dtype=np.int64))
+                    surfaces[key].append(np.unique(tri_lists[key][-1]))
     surf = {k: np.unique(np.concatenate(v)).astype(np.int64) if v else np.zeros(0, np.int64)
             for k, v in surfaces.items()}
+    triangles = {k: np.concatenate(v) for k, v in tri_lists.items() if v}
     if any(s.size and (s.min() < 0 or s.max() >= n) for s in surf.values()):
         raise MeshError(f"path: surface labels in {str(path)!r} refer to nodes outside [0, {n})")
 
@@ -328,5 +358,5 @@ def read_mesh(path: Path) -> dict[str, Any]:
             meta = json.loads(bytes(np.asarray(fd["mitwin_meta"], dtype=np.uint8)).decode())
         except (ValueError, UnicodeDecodeError) as exc:
             raise MeshError(f"path: corrupt mitwin_meta field data in {str(path)!r}") from exc
-    return {"points": points, "tets": tets, "point_data": point_data, "surfaces": surf,
+    return {"points": points, "tets": tets, "point_data": point_data, "surfaces": surf, "triangles": triangles,
             "electrodes": electrodes, "meta": meta}
