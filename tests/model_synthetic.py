@@ -139,47 +139,50 @@ def write_header(f: h5py.File, scenarios: dict, config: dict) -> None:
 
 def write_dataset(path: str | Path, n_subjects: int = 6, n_cloud: int = 512, n_coarse: int = 128,
                   n_dense: int = 512, seed: int = 0, noise: float = 0.01) -> Path:
-    """Write a synthetic dataset in the campaign layout; returns its path."""
+    """Write a synthetic dataset through :mod:`mitwin.data.store` (format 2, checksummed); returns its path.
+
+    Each QRS is stored whole: a subject's array is as long as its longest QRS.
+    """
+    from mitwin.data.store import Header, SubjectRecord, merge, write_part
+
     path = Path(path)
     rng = np.random.default_rng(seed)
     scen = scenarios()
-    names = ["baseline", *scen]
-    with h5py.File(path, "w") as f:
-        write_header(f, scen, {"synthetic": True, "seed": seed})
-        for s in range(n_subjects):
-            g = _geometry(rng)
-            coords = _sample_coords(rng, n_cloud)
-            xyz = _xyz(g, *coords.T)
-            sg = f.create_group(f"subjects/subject_{s:03d}")
-            sg.attrs["seed"] = seed
-            sg.attrs["parameters_json"] = json.dumps({k: np.asarray(v).tolist() for k, v in g.items()})
-            sg.attrs["n_nodes"] = n_cloud
-            sg["points"] = xyz
-            sg["coords"] = coords
-            sg["aha"] = aha_segments(coords[:, 1], coords[:, 2], coords[:, 3])
-            sg["electrodes"] = _ELECTRODES
-            sg["cloud"] = np.concatenate([xyz, coords], axis=1).astype(np.float32)
-            sg["cloud_index"] = np.arange(n_cloud, dtype=np.int64)
-            for name, n in (("coarse", n_coarse), ("dense", n_dense)):
-                cls = rng.integers(0, 3, size=n)
-                c = _sample_coords(rng, n)
-                c[:, 0] = np.where(cls == 2, 0.0, 1.0)
-                c[:, 3] = (cls == 1).astype(float)
-                sg[name] = np.concatenate([_xyz(g, *c.T), cls[:, None]], axis=1).astype(np.float32)
-            labels = np.stack([np.zeros(n_cloud, np.int8)] + [ellipsoid_labels(scen[n], *coords.T) for n in scen])
-            qrs, lengths = [], []
-            for lab in labels:
-                q, n_valid = _qrs(xyz, coords, lab)
-                q += noise * np.abs(q).max() * rng.standard_normal(q.shape).astype(np.float32)
-                q[:, n_valid:] = 0.0
-                qrs.append(q)
-                lengths.append(n_valid)
-            sg["at"] = np.zeros((len(names), n_cloud), np.float32)
-            sg["labels"] = labels
-            sg["cloud_labels"] = labels
-            sg["qrs"] = np.stack(qrs)
-            sg["qrs_length"] = np.array(lengths, np.int32)
-            sg["qrs_duration"] = np.array(lengths, np.float32)
+    header = Header("test", LEADS, ("baseline", *scen), json.dumps(scen), json.dumps({"synthetic": True, "seed": seed}))
+    parts = {}
+    for s in range(n_subjects):
+        sid = f"subject_{s:03d}"
+        g = _geometry(rng)
+        coords = _sample_coords(rng, n_cloud)
+        xyz = _xyz(g, *coords.T)
+        targets = {}
+        for name, n in (("coarse", n_coarse), ("dense", n_dense)):
+            cls = rng.integers(0, 3, size=n)
+            c = _sample_coords(rng, n)
+            c[:, 0] = np.where(cls == 2, 0.0, 1.0)
+            c[:, 3] = (cls == 1).astype(float)
+            targets[name] = np.concatenate([_xyz(g, *c.T), cls[:, None]], axis=1)
+        labels = np.stack([np.zeros(n_cloud, np.int8)] + [ellipsoid_labels(scen[n], *coords.T) for n in scen])
+        qrs, lengths = [], []
+        for lab in labels:
+            q, n_valid = _qrs(xyz, coords, lab)
+            q += noise * np.abs(q).max() * rng.standard_normal(q.shape).astype(np.float32)
+            q[:, n_valid:] = 0.0
+            qrs.append(q)
+            lengths.append(n_valid)
+        t_max = max(lengths)
+        rec = SubjectRecord(
+            sid=sid, seed=seed, parameters_json=json.dumps({k: np.asarray(v).tolist() for k, v in g.items()}),
+            points=xyz, coords=coords, aha=aha_segments(coords[:, 1], coords[:, 2], coords[:, 3]),
+            electrodes=_ELECTRODES, cloud=np.concatenate([xyz, coords], axis=1), cloud_index=np.arange(n_cloud),
+            coarse=targets["coarse"], dense=targets["dense"], at=np.zeros((len(labels), n_cloud)), labels=labels,
+            cloud_labels=labels, qrs=np.stack(qrs)[:, :, :t_max], qrs_length=np.array(lengths),
+            qrs_duration=np.array(lengths, float),
+        )
+        parts[sid] = write_part(path.with_name(f".{path.name}.{sid}.part.h5"), header, rec)
+    merge(parts, path, header)
+    for p in parts.values():
+        p.unlink()
     return path
 
 

@@ -8,8 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from mitwin.data.store import read_header  # noqa: E402
 from mitwin.data.torchdata import (  # noqa: E402
-    InfarctDataset, inference_scenarios, normalise_qrs, read_header, split_subjects,
+    InfarctDataset, fit_length, inference_scenarios, split_subjects,
 )
 from mitwin.errors import DatasetError  # noqa: E402
 from mitwin.model.pointnet2 import LevelSpec  # noqa: E402
@@ -39,12 +40,16 @@ def test_items_shapes_and_values(h5):
         raw = g["cloud"][:]
         np.testing.assert_array_equal(item["labels"].numpy(), g["cloud_labels"][row])
         qrs = g["qrs"][row]
+        length = int(g["qrs_length"][row])
+    assert qrs.shape[1] < 512 and np.all(qrs[:, length:] == 0)  # stored whole, padded to the subject's longest
     # xyz: centred on the centroid, scaled so that the farthest point is at distance 1
     centre = raw[:, :3].astype(float).mean(0)
     scale = np.linalg.norm(raw[:, :3] - centre, axis=1).max()
     np.testing.assert_allclose(item["cloud"][:, :3].numpy(), (raw[:, :3] - centre) / scale, atol=1e-5)
     np.testing.assert_array_equal(item["cloud"][:, 3:].numpy(), raw[:, 3:])
-    np.testing.assert_allclose(item["qrs"].numpy(), qrs / np.abs(qrs).max(), rtol=1e-6)
+    expect = np.zeros((8, 512))
+    expect[:, :length] = qrs[:, :length] / np.abs(qrs).max()
+    np.testing.assert_allclose(item["qrs"].numpy(), expect, rtol=1e-6, atol=1e-7)
     assert float(item["qrs"].abs().max()) == pytest.approx(1.0)
 
 
@@ -65,17 +70,38 @@ def test_subsets_and_plan(h5):
     assert float(d.max()) <= 0.3 + 1e-6
 
 
-def test_normalise_qrs_zero_signal():
-    q = np.zeros((2, 8, 16), np.float32)
-    q[1, 3, 4] = -2.0
-    n = normalise_qrs(q)
-    assert np.all(n[0] == 0) and n[1, 3, 4] == -1.0
+def test_fit_length_crops_and_pads():
+    q = np.arange(2 * 8 * 6, dtype=float).reshape(2, 8, 6)
+    np.testing.assert_array_equal(fit_length(q, 4), q[..., :4])
+    padded = fit_length(q, 9)
+    np.testing.assert_array_equal(padded[..., :6], q)
+    assert padded.shape == (2, 8, 9) and np.all(padded[..., 6:] == 0)
+    with pytest.raises(ValueError, match="length"):
+        fit_length(q, 0)
+
+
+def test_model_length_crop_is_counted_and_logged(h5, caplog):
+    with h5py.File(h5) as f:
+        lens = np.concatenate([f[f"subjects/{s}/qrs_length"][()] for s in sorted(f["subjects"])])
+        names = [s.decode() if isinstance(s, bytes) else s for s in f.attrs["scenario_names"]]
+    cut = int(np.median(lens))
+    full = InfarctDataset(h5)
+    rows = [names.index(s) for s in full.scenario_names]
+    n = lens.reshape(4, -1)[:, rows].ravel()
+    with caplog.at_level("INFO", logger="mitwin.data.torchdata"):
+        ds = InfarctDataset(h5, qrs_length=cut)
+    assert ds.n_cropped == int(np.sum(n > cut)) > 0 and ds.n_padded == int(np.sum(n < cut))
+    assert f"{ds.n_cropped} of {n.size} QRS are longer" in caplog.text
+    item, ref = ds[5], full[5]
+    assert item["qrs"].shape == (8, cut)
+    np.testing.assert_array_equal(item["qrs"].numpy(), ref["qrs"].numpy()[:, :cut])  # normalised whole, then cropped
+    assert full.n_cropped == 0 and full.n_padded == n.size
 
 
 def test_header_and_errors(h5, tmp_path):
     head = read_header(h5)
-    assert head["leads"] == ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
-    assert inference_scenarios(head["scenario_names"], head["scenarios_json"]) == InfarctDataset(h5).scenario_names
+    assert head.leads == ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+    assert inference_scenarios(head.scenario_names, head.scenarios_json) == InfarctDataset(h5).scenario_names
     bad = tmp_path / "bad.h5"
     with h5py.File(bad, "w") as f:
         f.attrs["format"] = "something-else"

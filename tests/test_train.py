@@ -129,8 +129,17 @@ def test_read_qrs_csv_checks(tmp_path):
     fs.write_text("time_ms," + ",".join(LEADS) + "\n" + "\n".join(f"{2 * i}," + ",".join(["1"] * 8) for i in t))
     with pytest.raises(ValueError, match="1 kHz.*500 Hz"):
         read_qrs_csv(fs)
-    with pytest.raises(ValueError, match="at most 512 samples"):
-        prepare_qrs(np.ones((8, 600)))
+    long = np.sin(np.arange(600)[None] / 30.0 + np.arange(8)[:, None]) * np.linspace(1, 3, 600)
+    cropped = prepare_qrs(long)  # normalised on the whole signal, then cropped to the first 512 samples
+    np.testing.assert_allclose(cropped, long[:, :512] / np.abs(long).max(), rtol=1e-6)
+    with pytest.raises(ValueError, match="at most 10000 samples"):
+        prepare_qrs(np.ones((8, 10001)))
+    with pytest.raises(ValueError, match="float32 range"):
+        prepare_qrs(np.full((8, 50), 3.5e38))
+    with pytest.raises(ValueError, match="real numbers"):
+        prepare_qrs(np.ones((8, 50), complex))
+    with pytest.raises(ValueError, match="real numbers"):
+        prepare_qrs(np.ones((8, 50), bool))
     with pytest.raises(ValueError, match=r"\(8, T\)"):
         prepare_qrs(np.ones((12, 300)))
     with pytest.raises(ValueError, match="missing"):

@@ -60,6 +60,7 @@ __all__ = [
     "check_arrays",
     "N_LEADS",
     "open_dataset",
+    "read_arrays",
     "read_header",
     "read_subject",
     "remove_leftovers",
@@ -328,7 +329,7 @@ def _subject_names(f: h5py.File, path: Path) -> list[str]:
         raise _damaged(path, "subject list", exc) from None
 
 
-def _read_arrays(g: h5py.Group, path: Path, sid: str, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+def read_arrays(g: h5py.Group, path: Path, sid: str, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """The subject's arrays (all the layout's that are present, or ``names``), checksums verified by HDF5."""
     out: dict[str, np.ndarray] = {}
     try:
@@ -352,7 +353,7 @@ def read_subject(path: str | Path, sid: str) -> SubjectRecord:
             seed, params = int(g.attrs["seed"]), g.attrs["parameters_json"]
         except _H5_ERRORS as exc:
             raise _damaged(path, f"subject {sid!r}", exc) from None
-        arrays = _read_arrays(g, path, sid)
+        arrays = read_arrays(g, path, sid)
         missing = [n for n in DATASETS if n not in arrays]
         if missing:
             raise DatasetError(f"{path}: subject {sid!r} lacks {missing}")
@@ -455,7 +456,7 @@ class DatasetFile:
             When the subject is damaged, incomplete (with ``complete``) or holds invalid values.
         """
         g = self.subject(sid, check=False)
-        arrays = _read_arrays(g, self.path, sid)
+        arrays = read_arrays(g, self.path, sid)
         check_arrays(arrays, self.header, f"{self.path}: {sid}", complete=complete)
         if self.version == 1 and "qrs_length" in arrays and self.header.qrs_samples is not None:
             n_cut = int(np.sum(arrays["qrs_length"] >= self.header.qrs_samples))

@@ -9,9 +9,15 @@ scenarios is given. Items hold
   normalisation centres the subject's cloud on its centroid and divides by the largest distance of a
   cloud point to that centroid (the cloud fits the unit sphere; the ball-query radii of
   :mod:`mitwin.model.presets` are in these units). ``centre`` (3,) and ``scale`` () are returned too.
-* ``qrs`` (8, 512) float32: the raw pseudo-ECG divided by its own maximum absolute value over
-  leads and time (relative lead amplitudes and timing are kept; the same normalisation is applied
-  at inference to a measured QRS, which has no healthy baseline to compare with).
+* ``qrs`` (8, L) float32, L = ``qrs_length`` (512 by default, the models' input length): the raw
+  pseudo-ECG divided by its own maximum absolute value over leads and time
+  (:func:`mitwin.ep.normalise.normalise`, mode ``"peak"``; relative lead amplitudes and timing are
+  kept, and the same normalisation is applied at inference to a measured QRS, which has no healthy
+  baseline to compare with), computed on the whole stored QRS, then fitted to L samples: a shorter
+  QRS is zero-padded after its end, a longer one is cropped to its first L samples (1 kHz: the first
+  L ms). The dataset stores every QRS whole (:mod:`mitwin.data.store`); how many items were cropped
+  and padded is logged when the dataset is opened and kept in :attr:`InfarctDataset.n_cropped` and
+  :attr:`InfarctDataset.n_padded`.
 * ``labels`` (P,) int64 (0 healthy, 1 BZ, 2 scar), ``coarse`` (Nc, 4) and ``dense`` (Nd, 4)
   float32 surface targets (xyz normalised as the cloud, then the class), ``subject`` and
   ``scenario`` int64 indices into :attr:`InfarctDataset.subject_ids` and
@@ -19,13 +25,15 @@ scenarios is given. Items hold
 * the PointNet++ sampling plan of the subject's cloud when ``levels`` is given (keys ``fps0``,
   ``group0``, ...; see :func:`mitwin.model.pointnet2.sampling_plan`), computed once per subject.
 
-The file is opened lazily (in each DataLoader worker) and read-only; each subject is read once and
-kept in memory (a 49-subject dataset takes a few tens of MB).
+Opening verifies the whole file once (every array read, so HDF5 checks its checksums, and every
+subject's content checked with :func:`mitwin.data.layout.check_arrays`; a damaged or invalid file
+raises :class:`~mitwin.errors.DatasetError`). The file is then opened lazily (in each DataLoader
+worker) and read-only; each subject is read once and kept in memory (a 49-subject dataset takes a
+few tens of MB).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import zlib
@@ -33,38 +41,59 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..ep.normalise import normalise
 from ..errors import DatasetError
 from ..infarct import scenarios_from_json
+from .store import QRS_SAMPLES, DatasetFile, open_dataset, read_arrays
 
 logger = logging.getLogger(__name__)
 
 #: The paper's split of 49 subjects (Sec. IV-A.1): train, validation, test.
 PAPER_SPLIT = (34, 5, 10)
 
-_REQUIRED = ("cloud", "cloud_labels", "coarse", "dense", "qrs")
+_REQUIRED = ("cloud", "cloud_labels", "coarse", "dense", "qrs", "qrs_length")
+_VERIFIED: set[tuple[str, int, int]] = set()
 
 
-def read_header(path: str | Path) -> dict[str, Any]:
-    """Root attributes of a dataset file (:func:`mitwin.data.store.open_dataset`) as a dict, with
-    ``leads`` and ``scenario_names`` as lists of str and ``subject_ids`` sorted.
+def verify_dataset(path: str | Path) -> None:
+    """Read and check every subject of a dataset once per file version (cached by path, size and mtime).
 
     Raises
     ------
-    DatasetError if the file is not a mitwin dataset.
+    DatasetError
+        When the file is damaged (checksum or structure) or a subject's content is invalid.
     """
-    from .store import open_dataset
-
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _VERIFIED:
+        return
     with open_dataset(path) as ds:
-        header = dataclasses.asdict(ds.header)
-        header["subject_ids"] = sorted(ds.subjects)
-    header["leads"] = list(header["leads"])
-    header["scenario_names"] = list(header["scenario_names"])
-    return header
+        for sid in ds.subjects:
+            ds.check(sid)
+    _VERIFIED.add(key)
+
+
+def fit_length(qrs: np.ndarray, length: int) -> np.ndarray:
+    """QRS ``(..., 8, T)`` cropped to its first ``length`` samples, or zero-padded at the end to ``length``.
+
+    Examples
+    --------
+    >>> fit_length(np.ones((8, 3)), 5)[0].tolist(), fit_length(np.ones((8, 7)), 5).shape
+    ([1.0, 1.0, 1.0, 0.0, 0.0], (8, 5))
+    """
+    qrs = np.asarray(qrs)
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+        raise ValueError(f"length: expected a positive number of samples, got {length!r}")
+    t = qrs.shape[-1]
+    if t >= length:
+        return qrs[..., :length]
+    pad = [(0, 0)] * (qrs.ndim - 1) + [(0, length - t)]
+    return np.pad(qrs, pad)
 
 
 def inference_scenarios(scenario_names: Sequence[str], scenarios_json: str | None = None) -> list[str]:
@@ -88,13 +117,6 @@ def normalise_xyz(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     if not scale > 0:
         raise DatasetError("point cloud is degenerate (all points coincide)")
     return ((xyz - centre) / scale).astype(np.float32), centre, scale
-
-
-def normalise_qrs(qrs: np.ndarray) -> np.ndarray:
-    """Divide each QRS (..., 8, T) by its maximum absolute value over leads and time."""
-    qrs = np.asarray(qrs, dtype=np.float32)
-    peak = np.abs(qrs).max(axis=(-2, -1), keepdims=True)
-    return qrs / np.where(peak > 0, peak, 1.0)
 
 
 def subsample_indices(n_total: int, n: int | None, seed: int) -> np.ndarray:
@@ -163,6 +185,13 @@ class InfarctDataset(Dataset):
         Precompute and return the PointNet++ sampling plan of each subject's cloud.
     seed : int
         Seed of the point subsets.
+    qrs_length : int
+        Samples of every item's QRS (see the module docstring: longer QRS are cropped, shorter padded).
+
+    Attributes
+    ----------
+    n_cropped, n_padded : int
+        Items whose stored QRS is longer (cropped) or shorter (zero-padded) than ``qrs_length``.
 
     Examples
     --------
@@ -174,13 +203,14 @@ class InfarctDataset(Dataset):
     def __init__(self, path: str | Path, subjects: Sequence[str] | None = None,
                  scenarios: Sequence[str] | None = None, *, n_points: int | None = None,
                  n_coarse: int | None = None, n_dense: int | None = None,
-                 levels: Sequence[Any] | None = None, seed: int = 0) -> None:
+                 levels: Sequence[Any] | None = None, seed: int = 0, qrs_length: int = QRS_SAMPLES) -> None:
         self.path = Path(path)
-        header = read_header(self.path)
-        self.header = header
-        self.all_scenarios: list[str] = header["scenario_names"]
-        self.leads: list[str] = header["leads"]
-        all_subjects = header["subject_ids"]
+        with open_dataset(self.path) as ds:
+            self.header = ds.header
+            all_subjects = sorted(ds.subjects)
+        verify_dataset(self.path)
+        self.all_scenarios: list[str] = list(self.header.scenario_names)
+        self.leads: list[str] = list(self.header.leads)
         if subjects is None:
             subjects = all_subjects
         missing = sorted(set(subjects) - set(all_subjects))
@@ -188,7 +218,7 @@ class InfarctDataset(Dataset):
             raise ValueError(f"subjects not in {self.path}: {missing[:5]}")
         self.subject_ids: list[str] = list(subjects)
         if scenarios is None:
-            scenarios = inference_scenarios(self.all_scenarios, header.get("scenarios_json"))
+            scenarios = inference_scenarios(self.all_scenarios, self.header.scenarios_json)
         bad = sorted(set(scenarios) - set(self.all_scenarios))
         if bad:
             raise ValueError(f"scenarios not in {self.path}: {bad}")
@@ -199,8 +229,26 @@ class InfarctDataset(Dataset):
         self.seed = int(seed)
         self.items: list[tuple[int, int]] = [(i, j) for i in range(len(self.subject_ids))
                                              for j in range(len(self.scenario_names))]
-        self._h5: h5py.File | None = None
+        self._h5: DatasetFile | None = None
         self._cache: dict[int, dict[str, Any]] = {}
+        self.qrs_length = int(fit_length(np.zeros((1, 1)), qrs_length).shape[-1])
+        self.n_cropped, self.n_padded = self._count_fitted()
+
+    def _count_fitted(self) -> tuple[int, int]:
+        """Items whose QRS is cropped or padded to ``qrs_length``; logged."""
+        lens = []
+        for sid in self.subject_ids:
+            lens.append(read_arrays(self._file().subject(sid, check=False), self.path, sid,
+                                    ["qrs_length"])["qrs_length"][self._rows])
+        n = np.concatenate(lens) if lens else np.zeros(0, int)
+        cropped, padded = int(np.sum(n > self.qrs_length)), int(np.sum(n < self.qrs_length))
+        if cropped:
+            logger.warning("%s: %d of %d QRS are longer than the model's %d samples; only their first %d samples "
+                           "are used (cropped; longest %d)", self.path, cropped, n.size, self.qrs_length,
+                           self.qrs_length, int(n.max()))
+        logger.info("%s: %d of %d QRS zero-padded and %d cropped to %d samples", self.path, padded, n.size, cropped,
+                    self.qrs_length)
+        return cropped, padded
 
     def __len__(self) -> int:
         return len(self.items)
@@ -216,9 +264,9 @@ class InfarctDataset(Dataset):
             self._h5.close()
             self._h5 = None
 
-    def _file(self) -> h5py.File:
+    def _file(self) -> DatasetFile:
         if self._h5 is None:
-            self._h5 = h5py.File(self.path, "r")
+            self._h5 = open_dataset(self.path)
         return self._h5
 
     def subject(self, i: int) -> dict[str, Any]:
@@ -226,7 +274,7 @@ class InfarctDataset(Dataset):
         if i in self._cache:
             return self._cache[i]
         sid = self.subject_ids[i]
-        g = self._file()["subjects"][sid]
+        g = read_arrays(self._file().subject(sid, check=False), self.path, sid, _REQUIRED)
         for name in _REQUIRED:
             if name not in g:
                 raise DatasetError(f"{self.path}: subject {sid} has no dataset {name!r}")
@@ -239,7 +287,7 @@ class InfarctDataset(Dataset):
         xyz, centre, scale = normalise_xyz(cloud[:, :3])
         cloud = np.concatenate([xyz, cloud[:, 3:]], axis=1).astype(np.float32)
         labels = np.asarray(g["cloud_labels"], dtype=np.int64)[self._rows][:, pidx]
-        qrs = normalise_qrs(np.asarray(g["qrs"], dtype=np.float32)[self._rows])
+        qrs = fit_length(normalise(g["qrs"][self._rows], "peak").astype(np.float32), self.qrs_length)
 
         def target(name: str, n: int | None, salt: int) -> np.ndarray:
             t = np.asarray(g[name], dtype=np.float32)
@@ -278,7 +326,4 @@ class InfarctDataset(Dataset):
 
     def scenarios_json(self) -> dict[str, Any]:
         """The scenario parameters stored in the file (``{}`` when absent)."""
-        raw = self.header.get("scenarios_json")
-        if raw is None:
-            return {}
-        return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        return json.loads(self.header.scenarios_json) if self.header.scenarios_json else {}

@@ -39,7 +39,7 @@ def predict_full_clouds(model, preset, dataset: str | Path, subjects: list[str],
                         device: torch.device, progress: bool = False) -> dict[tuple[int, int], np.ndarray]:
     """Predicted labels on every stored cloud point, keyed by (subject index, scenario index)."""
     ds = make_dataset(dataset, subjects, preset, scenarios)
-    full = InfarctDataset(dataset, subjects, scenarios)
+    full = InfarctDataset(dataset, subjects, scenarios, qrs_length=preset.model.qrs_length)
     loader = DataLoader(ds, batch_size=preset.train.batch_size, shuffle=False)
     maps: dict[int, np.ndarray] = {}
     preds: dict[tuple[int, int], np.ndarray] = {}
@@ -98,11 +98,11 @@ def evaluate(run: str | Path, dataset: str | Path, progress: bool = True, *, bas
     test_ids: list[str] = info["split"]["test"]
     scenarios: list[str] = info["scenarios"]
     preds = predict_full_clouds(model, preset, dataset, test_ids, scenarios, dev, progress)
-    full = InfarctDataset(dataset, test_ids, scenarios)
+    full = InfarctDataset(dataset, test_ids, scenarios, qrs_length=preset.model.qrs_length)
     methods: dict[str, list[dict]] = {"model": []}
     base_preds: dict[tuple[int, int], np.ndarray] = {}
     if baseline:
-        train_ds = InfarctDataset(dataset, info["split"]["train"], scenarios)
+        train_ds = InfarctDataset(dataset, info["split"]["train"], scenarios, qrs_length=preset.model.qrs_length)
         items = [train_ds[k] for k in range(len(train_ds))]
         bl = ScenarioBaseline(seed=info.get("seed", 0), labeller=labeller)
         bl.fit(np.stack([it["qrs"].numpy() for it in items]), [scenarios[int(it["scenario"])] for it in items],

@@ -1,9 +1,11 @@
 """Inference for a new subject: anatomy (VTU) + 8-lead QRS (CSV) -> scar / BZ labels on its nodes.
 
 The QRS CSV has a header row with one column per lead, ``I, II, V1, V2, V3, V4, V5, V6`` (any
-order, case-insensitive), sampled at 1 kHz from the QRS onset, at most 512 samples. An optional time
-column (``t``, ``t_ms``, ``time`` or ``time_ms``, in ms) is checked for a uniform 1 ms step. The
-signals are zero-padded to 512 samples and divided by their maximum absolute value, as in training.
+order, case-insensitive), sampled at 1 kHz from the QRS onset (16 to 10000 samples). An optional time
+column (``t``, ``t_ms``, ``time`` or ``time_ms``, in ms) is checked for a uniform 1 ms step. As in
+training (:mod:`mitwin.data.torchdata`), the signals are divided by their maximum absolute value over
+leads and time, then fitted to the model's input length (512 samples for the shipped presets): a
+shorter QRS is zero-padded, a longer one cropped to its first samples, with a logged warning.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,8 +24,9 @@ from scipy.spatial import cKDTree
 from .._atomic import atomic_path
 from ..anatomy.aha import SEGMENT_NAMES, aha_segments
 from ..data.store import QRS_SAMPLES
-from ..data.torchdata import normalise_qrs, normalise_xyz, subsample_indices
+from ..data.torchdata import fit_length, normalise_xyz, subsample_indices
 from ..ep.ecg import ECG, LEADS
+from ..ep.normalise import normalise
 
 logger = logging.getLogger(__name__)
 
@@ -30,19 +34,30 @@ TIME_COLUMNS = ("t", "t_ms", "time", "time_ms")
 LABEL_NAMES = ("healthy", "BZ", "scar")
 
 
-def _check_signals(signals: np.ndarray, name: str = "qrs") -> np.ndarray:
-    signals = np.asarray(signals, dtype=np.float64)
+#: The longest QRS accepted (samples at 1 kHz): longer inputs are not a QRS complex.
+MAX_SAMPLES = 10_000
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_signals(signals: Any, name: str = "qrs") -> np.ndarray:
+    arr = np.asarray(signals)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold real numbers (float or int), got dtype {arr.dtype}")
+    signals = arr.astype(np.float64)
     if signals.ndim != 2 or signals.shape[0] != len(LEADS):
         raise ValueError(f"{name} must be (8, T) for leads {', '.join(LEADS)}, got shape {signals.shape}")
     t = signals.shape[1]
-    if t > QRS_SAMPLES:
-        raise ValueError(f"{name} must have at most {QRS_SAMPLES} samples (512 ms at 1 kHz), got {t}")
+    if t > MAX_SAMPLES:
+        raise ValueError(f"{name} must have at most {MAX_SAMPLES} samples ({MAX_SAMPLES} ms at 1 kHz), got {t}")
     if t < 16:
         raise ValueError(f"{name} must have at least 16 samples (16 ms at 1 kHz), got {t}")
     if not np.all(np.isfinite(signals)):
         raise ValueError(f"{name} holds NaN or infinite values")
-    if not np.any(signals):
-        raise ValueError(f"{name} is all zeros")
+    peak = float(np.abs(signals).max())
+    if peak > _F32_MAX:
+        raise ValueError(f"{name}: values must lie within the float32 range (|x| <= {_F32_MAX:.3g}), got {peak:.3g}")
+    if peak == 0 or peak < 1e-30:
+        raise ValueError(f"{name} is all zeros (largest |value| {peak:.3g})")
     return signals
 
 
@@ -86,9 +101,14 @@ def read_qrs_csv(path: str | Path) -> np.ndarray:
     return _check_signals(signals, str(path))
 
 
-def prepare_qrs(qrs: np.ndarray | Mapping[str, np.ndarray] | str | Path | ECG) -> np.ndarray:
+def prepare_qrs(qrs: np.ndarray | Mapping[str, np.ndarray] | str | Path | ECG, length: int = QRS_SAMPLES
+                ) -> np.ndarray:
     """An 8-lead QRS (CSV path, (8, T) array, lead -> signal mapping or an :class:`~mitwin.ep.ecg.ECG` at 1 kHz,
-    e.g. from :func:`mitwin.ep.extract.extract_qrs`) -> normalised (8, 512) float32."""
+    e.g. from :func:`mitwin.ep.extract.extract_qrs`) -> normalised (8, ``length``) float32.
+
+    Normalised on the whole signal (mode ``"peak"`` of :func:`mitwin.ep.normalise.normalise`), then
+    zero-padded or cropped to ``length`` samples (a crop is logged as a warning).
+    """
     if isinstance(qrs, ECG):
         if qrs.dt != 1.0:
             raise ValueError(f"qrs: expected an ECG sampled every 1 ms (1 kHz), got dt = {qrs.dt:g} ms; resample it")
@@ -100,15 +120,18 @@ def prepare_qrs(qrs: np.ndarray | Mapping[str, np.ndarray] | str | Path | ECG) -
         extra = [k for k in qrs if k not in LEADS]
         if missing or extra:
             raise ValueError(f"qrs must map the leads {', '.join(LEADS)}; missing {missing}, unexpected {extra}")
-        lengths = {len(np.asarray(qrs[lead])) for lead in LEADS}
-        if len(lengths) != 1:
-            raise ValueError(f"qrs leads must have the same length, got lengths {sorted(lengths)}")
-        signals = _check_signals(np.stack([np.asarray(qrs[lead], dtype=float) for lead in LEADS]))
+        leads = [np.asarray(qrs[lead]) for lead in LEADS]
+        shapes = {a.shape for a in leads}
+        if len(shapes) != 1 or any(a.ndim != 1 for a in leads):
+            raise ValueError(f"qrs leads must be 1-D signals of the same length, got shapes {sorted(map(str, shapes))}")
+        signals = _check_signals(np.stack(leads))
     else:
         signals = _check_signals(qrs)
-    padded = np.zeros((len(LEADS), QRS_SAMPLES), dtype=np.float32)
-    padded[:, : signals.shape[1]] = signals
-    return normalise_qrs(padded)
+    t = signals.shape[1]
+    if t > length:
+        logger.warning("qrs: %d samples, longer than the model's %d; only the first %d samples are used (cropped)",
+                       t, length, length)
+    return fit_length(normalise(signals, "peak"), length).astype(np.float32)
 
 
 @torch.no_grad()
@@ -181,15 +204,20 @@ def infer(run: str | Path, heart: str | Path, qrs: str | Path | np.ndarray | ECG
     -------
     A short text summary: counts and the AHA segments involved.
     """
+    import meshio
+
     from ..anatomy.heart import Heart
     from ..anatomy.pointcloud import point_cloud
     from .train import load_run
 
-    import meshio
-
-    signals = prepare_qrs(qrs if not isinstance(qrs, str) else Path(qrs))
+    heart, out = Path(heart), Path(out)
+    if out.resolve() == heart.resolve():
+        raise ValueError(f"out: must differ from heart ({str(heart)!r}); the input mesh would be overwritten")
+    if out.suffix.lower() != ".vtu":
+        raise ValueError(f"out: expected a .vtu file path, got {str(out)!r}")
     model, preset, _ = load_run(run, "best", device or "cpu")
-    h = Heart.load(Path(heart))
+    signals = prepare_qrs(qrs if not isinstance(qrs, str) else Path(qrs), preset.model.qrs_length)
+    h = Heart.load(heart)
     pc = point_cloud(h, n=min(4096, h.n_nodes), seed=0)
     labels_pc, prob_pc = predict_cloud(model, preset.model.n_points, pc.features, signals)
     node_xyz = np.asarray(h.points, dtype=np.float64)
@@ -197,8 +225,6 @@ def infer(run: str | Path, heart: str | Path, qrs: str | Path | np.ndarray | ECG
     labels = labels_pc[nearest]
     prob = prob_pc[nearest]
     segs = np.asarray(h.aha) if getattr(h, "aha", None) is not None else aha_segments(h.ab, h.rt, h.tv)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     mesh = meshio.Mesh(node_xyz, [("tetra", np.asarray(h.tets, dtype=np.int64))],
                        point_data={"infarct_label": labels.astype(np.int32), "p_bz": prob[:, 1],
                                    "p_scar": prob[:, 2], "aha": segs.astype(np.int32)})

@@ -22,7 +22,8 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from .._atomic import atomic_path, write_text_atomic
-from ..data.torchdata import InfarctDataset, read_header, split_subjects
+from ..data.store import open_dataset
+from ..data.torchdata import InfarctDataset, split_subjects
 from ..errors import CheckpointError
 from .checkpoints import load_checkpoint, read_run_info, save_checkpoint
 from .dualvae import DualVAE, build_model
@@ -76,7 +77,7 @@ def make_dataset(path: str | Path, subjects: list[str], preset: Preset, scenario
     """The dataset of ``subjects`` with the point counts and sampling plan of ``preset``."""
     m, t = preset.model, preset.train
     return InfarctDataset(path, subjects, scenarios, n_points=m.n_points, n_coarse=t.n_target_coarse,
-                          n_dense=t.n_target_dense, levels=m.levels, seed=seed)
+                          n_dense=t.n_target_dense, levels=m.levels, seed=seed, qrs_length=m.qrs_length)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -273,8 +274,9 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
     if overrides:
         p = p.with_overrides(**overrides)
     dataset = Path(dataset)
-    header = read_header(dataset)
-    train_ids, val_ids, test_ids = split_subjects(header["subject_ids"], "paper", seed)
+    with open_dataset(dataset) as ds:
+        subject_ids = sorted(ds.subjects)
+    train_ids, val_ids, test_ids = split_subjects(subject_ids, "paper", seed)
     out = _run_dir(out)
 
     info_path = out / RUN_FILE
