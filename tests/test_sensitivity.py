@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_synthetic import write_header
 
 from mitwin.analysis.biomarkers import LEADS
 from mitwin.analysis.dtw import DEFAULT_PENALTY, dtw
-from mitwin.analysis.sensitivity import describe_scenarios, normalise_qrs, run_sensitivity
+from mitwin.analysis.sensitivity import describe_scenarios, run_sensitivity
+from mitwin.ep.normalise import normalise_batch
 from mitwin.errors import DatasetError
-from model_synthetic import write_header
 
 h5py = pytest.importorskip("h5py")
 
@@ -167,13 +168,13 @@ def test_describe_scenarios_from_parameters():
     assert by["apical_transmural"].extent == "transmural" and by["apical_transmural"].location == "apical"
     assert by["septal_subendocardial"].extent == "subendocardial"
     slow = by["lateral_transmural_slow_cv"]
-    assert slow.slow and slow.location == "lateral" and slow.extent == "transmural"
+    assert slow.variant_of == "lateral_transmural" and slow.location == "lateral" and slow.extent == "transmural"
     from mitwin.analysis.report import _lateral_sizes
 
     sizes = _lateral_sizes(infos)
     assert infos[sizes["transmural"]["small"]].name == "small_lateral_transmural"
     assert infos[sizes["transmural"]["large"]].name == "lateral_transmural"
-    assert sum(s.slow for s in infos) == 1
+    assert sum(s.variant_of is not None for s in infos) == 1
 
 
 def test_normalise_qrs_modes(rng):
@@ -181,22 +182,22 @@ def test_normalise_qrs_modes(rng):
     q[0, 3, 2] = -4.0
     q[1, 1, 1] = 2.0
     q[1, 1, 9] = 99.0  # past the valid length: zeroed
-    norm = normalise_qrs(q, [5, 5], "baseline")
+    norm = normalise_batch(q, [5, 5], "baseline")
     assert norm[0, 3, 2] == -1.0 and norm[1, 1, 1] == 0.5 and norm[1, 1, 9] == 0.0
     x = rng.normal(size=(3, 8, 20))
-    got = normalise_qrs(x, [20, 20, 20], "amplitude")
+    got = normalise_batch(x, [20, 20, 20], "amplitude")
     for s in range(3):
         np.testing.assert_allclose(got[s], amplitude_normalised(x[s]), rtol=1e-13)
-    np.testing.assert_allclose(normalise_qrs(x, [20] * 3, "lead"), x / np.abs(x).max(axis=2, keepdims=True))
-    np.testing.assert_array_equal(normalise_qrs(x, [20] * 3, None), x)
+    np.testing.assert_allclose(normalise_batch(x, [20] * 3, "lead"), x / np.abs(x).max(axis=2, keepdims=True))
+    np.testing.assert_array_equal(normalise_batch(x, [20] * 3, None), x)
     with pytest.raises(ValueError, match="lengths"):
-        normalise_qrs(q, [0, 5])
+        normalise_batch(q, [0, 5])
     with pytest.raises(ValueError, match="reference"):
-        normalise_qrs(np.zeros((2, 8, 10)), [5, 5], "baseline")
+        normalise_batch(np.zeros((2, 8, 10)), [5, 5], "baseline")
     with pytest.raises(ValueError, match="mode"):
-        normalise_qrs(q, [5, 5], "zscore")
+        normalise_batch(q, [5, 5], "zscore")
     with pytest.raises(ValueError, match="qrs"):
-        normalise_qrs(np.zeros((2, 12, 10)), [5, 5])
+        normalise_batch(np.zeros((2, 12, 10)), [5, 5])
 
 
 def test_bad_dataset_raises(tmp_path):
@@ -215,17 +216,43 @@ def test_bad_dataset_raises(tmp_path):
     with pytest.raises(DatasetError, match="qrs_length"):
         run_sensitivity(p, tmp_path / "o", progress=False)
     with h5py.File(p, "a") as fh:
+        fh["subjects/subject_000/qrs_length"][0] = 90
         del fh["subjects/subject_000/qrs"]
     with pytest.raises(DatasetError, match="no complete subjects"):
         run_sensitivity(p, tmp_path / "o", progress=False)
 
 
 def test_describe_scenarios_from_names_only():
-    infos = describe_scenarios(["septal_transmu", "septal_subendo", "lateral_small_subendo",
-                                "lateral_large_transmu_slow"])
-    assert [s.extent for s in infos] == ["transmural", "subendocardial", "subendocardial", "transmural"]
-    assert [s.location for s in infos] == ["septal", "septal", "lateral_small", "lateral_large"]
-    assert [s.slow for s in infos] == [False, False, False, True]
+    """Without parameters only the paper's names resolve (to the paper's records); names are never parsed."""
+    infos = describe_scenarios(["septal_transmural", "small_lateral_subendocardial", "lateral_transmural",
+                                "lateral_transmural_slow_cv"])
+    assert [s.extent for s in infos] == ["transmural", "subendocardial", "transmural", "transmural"]
+    assert [s.location for s in infos] == ["septal", "lateral", "lateral", "lateral"]
+    assert [s.size for s in infos] == [1.0, 0.5, 1.0, 1.0]
+    assert [s.variant_of for s in infos] == [None, None, None, "lateral_transmural"]
+    with pytest.raises(DatasetError, match="septal_transmu"):
+        describe_scenarios(["septal_transmu"])
+
+
+def test_describe_scenarios_reads_record_fields_not_names():
+    """Records written with fields are read as written, whatever the names say; without fields, unknown."""
+    inf = {"centre": [1.0, 0.4, 0.2], "radii": [3.0, 0.2, 0.1]}
+    recorded = {"x1": dict(inf, location="inferior", extent="transmural", size=1.0, variant_of=None),
+                "x2": dict(inf, scar_factor=0.05, bz_factor=0.25, location="inferior", extent="transmural",
+                           size=1.0, variant_of="x1"),
+                "apical_transmural": dict(inf, location="septal", extent="subendocardial", variant_of=None),
+                "lateral_transmural_slow_cv": dict(inf, radii=[0.5, 0.2, 0.1]),
+                "user_slow_scar": dict(inf, radii=[0.4, 0.3, 0.3], scar_factor=0.05)}
+    infos = describe_scenarios(list(recorded), json.dumps(recorded))
+    by = {s.name: s for s in infos}
+    assert (by["x1"].location, by["x1"].extent, by["x1"].variant_of) == ("inferior", "transmural", None)
+    assert by["x2"].variant_of == "x1" and by["x2"].tissue == "paper_slow"
+    assert (by["apical_transmural"].location, by["apical_transmural"].extent) == ("septal", "subendocardial")
+    # a user scenario without fields: location and extent unknown, and not a variant (no twin geometry)
+    assert (by["user_slow_scar"].location, by["user_slow_scar"].extent) == (None, None)
+    assert by["user_slow_scar"].variant_of is None and by["user_slow_scar"].label == "user_slow_scar"
+    # an old entry with a paper name gets the paper's fields (the documented fallback)
+    assert by["lateral_transmural_slow_cv"].location == "lateral"
 
 
 def test_analyse_subject_consistent_and_independent_of_scale():
@@ -263,9 +290,9 @@ def test_describe_scenarios_from_a_list_and_bad_json():
 @pytest.mark.slow
 def test_apical_sizes_with_the_forward_model(tmp_path):
     """Real cohort mesh and forward model: r_ab = 0.4 is the paper's apical transmural scenario itself."""
+    from mitwin.analysis.sensitivity import apical_size_experiment
     from mitwin.anatomy.cohort import make_cohort
     from mitwin.anatomy.heart import Heart
-    from mitwin.analysis.sensitivity import apical_size_experiment
     from mitwin.ep.forward import simulate
     from mitwin.infarct import SCENARIOS
 

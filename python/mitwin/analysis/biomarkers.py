@@ -235,7 +235,7 @@ def qrs_biomarkers(
     ----------
     qrs : array_like, shape (8, T)
         Leads I, II, V1..V6 (:data:`LEADS`), zero-padded after ``length`` samples, amplitude-normalised
-        (see :func:`mitwin.analysis.sensitivity.normalise_qrs`) so that ``prwp_r_v3`` is meaningful.
+        (see :func:`mitwin.ep.normalise.normalise_batch`) so that ``prwp_r_v3`` is meaningful.
     length : int, optional
         Valid samples (the QRS window); default T.
     duration_ms : float, optional

@@ -1,6 +1,7 @@
 """Figures of the QRS sensitivity analysis (PNG, matplotlib, Agg backend).
 
-Each function takes arrays computed by :mod:`mitwin.analysis.sensitivity` and writes one PNG atomically.
+Each figure function takes arrays and writes one PNG atomically; :func:`make_all` draws every figure of a
+:class:`mitwin.analysis.result.SensitivityResult`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_path
-from .biomarkers import LEADS
+from ..ep.leads import LEADS
+from ..paper import PAPER_QRS_MS
+from ..scenario_records import ScenarioRecord
+from .result import SensitivityResult
 
 logger = logging.getLogger(__name__)
 
@@ -115,36 +119,46 @@ def dtw_pairs_heatmaps(path: Path, labels: Sequence[str], dmax: np.ndarray, davg
     return _save(fig, path)
 
 
-def qrs_overlay(path: Path, subject: str, qrs: np.ndarray, lengths: np.ndarray, infos: Sequence[Any],
+def _overlay_columns(records: Sequence[ScenarioRecord]) -> list[tuple[str, dict[str | None, int]]]:
+    """(column title, extent -> record index) of the scenarios that are not tissue variants, one column per
+    location and size (a record of unknown location is a column of its own)."""
+    cols: dict[tuple[str, float | None], tuple[str, dict[str | None, int]]] = {}
+    for k, r in enumerate(records):
+        if r.variant_of is not None:
+            continue
+        key = (r.location, r.size) if r.location is not None else (r.name, None)
+        title = r.name if r.location is None else " ".join(
+            p for p in ("small" if r.size is not None and r.size < 1.0 else "", r.location.replace("_", " ")) if p)
+        cols.setdefault(key, (title, {}))[1].setdefault(r.extent, k)
+    return list(cols.values())
+
+
+def qrs_overlay(path: Path, subject: str, qrs: np.ndarray, lengths: np.ndarray, records: Sequence[ScenarioRecord],
                 dt_ms: float = 1.0, subtitle: str = "normalised") -> Path:
     """QRS of the baseline and each location's subendocardial / transmural infarct, 8 leads (paper Fig. 8).
 
-    One column per location drawn with :func:`mitwin.ep.ecg_plot.plot_ecg` (baseline solid black,
+    One column per location (and size) drawn with :func:`mitwin.ep.ecg_plot.plot_ecg` (baseline solid black,
     transmural dashed red), the subendocardial QRS added dotted blue.
 
     Parameters
     ----------
     qrs : (S, 8, T) normalised QRS of one subject, baseline first
     lengths : (S,) valid samples
-    infos : ScenarioInfo of rows 1..S-1
+    records : ScenarioRecord of rows 1..S-1
     """
     from ..ep.ecg import ECG
     from ..ep.ecg_plot import plot_ecg
 
     plt = _pyplot()
-    locations: list[str] = []
-    for s in infos:
-        if not s.slow and s.location not in locations:
-            locations.append(s.location)
-    ncol = max(1, len(locations))
+    columns = _overlay_columns(records)
+    ncol = max(1, len(columns))
     fig, axes = plt.subplots(len(LEADS), ncol, figsize=(1.9 * ncol + 0.8, 1.05 * len(LEADS) + 1.2),
                              sharex=True, sharey="row", squeeze=False)
 
     def ecg(k: int) -> Any:
         return ECG(qrs[k, :, : int(lengths[k])], dt_ms, LEADS, 0.0)
 
-    for c, loc in enumerate(locations):
-        rows = {infos[k].extent: k for k in range(len(infos)) if infos[k].location == loc and not infos[k].slow}
+    for c, (title, rows) in enumerate(columns):
         trans = rows.get("transmural", rows.get(None))
         col = axes[:, c]
         plot_ecg(ecg(0), ax=col, other=None if trans is None else ecg(trans + 1),
@@ -156,7 +170,7 @@ def qrs_overlay(path: Path, subject: str, qrs: np.ndarray, lengths: np.ndarray, 
                 col[r].plot(e.t, e.lead(lead), color="tab:blue", ls=":", lw=1.3, label="subendocardial")
         for r, ax in enumerate(col):
             ax.set_title("", loc="left")  # the lead is named on the row instead
-            ax.set_title(loc.replace("_", " ") if r == 0 else "", fontsize=9)
+            ax.set_title(title if r == 0 else "", fontsize=9)
             ax.tick_params(labelsize=7)
             ax.set_xlabel("time (ms)" if r == len(LEADS) - 1 else "", fontsize=8)
             if ax.get_legend() is not None:
@@ -242,37 +256,39 @@ def apical_sizes_figure(path: Path, rows: Sequence[dict]) -> Path:
     return _save(fig, path)
 
 
-def make_all(out: Path, *, names: Sequence[str], infos: Sequence[Any], to_base: np.ndarray, pairs_max: np.ndarray,
-             pairs_avg: np.ndarray, bio_cols: Sequence[str], bio: np.ndarray, overlay: tuple[str, np.ndarray, Any],
-             dt_ms: float, apical_rows: Sequence[dict] | None = None,
-             normalisation: str | None = "amplitude", duration_terms: np.ndarray | None = None) -> dict[str, Path]:
-    """Write every figure of the analysis; returns name -> path."""
-    n_subj = to_base.shape[0]
-    fast = [k for k, s in enumerate(infos) if not s.slow]
-    labels = [s.label for s in infos]
-    figs: dict[str, Path] = {}
-    figs["fig7a"] = dtw_to_baseline_heatmap(out / "fig7a_dtw_to_baseline.png", [labels[k] for k in fast],
-                                            to_base.mean(axis=0)[fast], n_subj,
-                                            None if duration_terms is None else duration_terms.mean(axis=0)[fast])
-    idx = [k + 1 for k in fast]
-    figs["fig7b"] = dtw_pairs_heatmaps(out / "fig7b_dtw_pairs.png", [labels[k] for k in fast],
-                                       pairs_max.mean(axis=0)[np.ix_(idx, idx)],
-                                       pairs_avg.mean(axis=0)[np.ix_(idx, idx)], n_subj)
-    sid, qrs, lens = overlay
-    subtitle = {"amplitude": "normalised per lead group (I-II, V1-V6)", "baseline": "normalised to the baseline peak",
-                "lead": "each lead normalised to its peak", None: "raw amplitude"}[normalisation]
-    figs["fig8"] = qrs_overlay(out / "fig8_qrs_overlay.png", sid, qrs, np.asarray(lens), infos, dt_ms, subtitle)
-    all_labels = ["baseline", *labels]
-    col = {c: k for k, c in enumerate(bio_cols)}
-    durs = bio[:, :, col["qrs_duration_ms"]]
-    from .sensitivity import PAPER_QRS_MS
+_OVERLAY_SUBTITLE: dict[str | None, str] = {
+    "amplitude": "normalised per lead group (I-II, V1-V6)", "baseline": "normalised to the baseline peak",
+    "lead": "each lead normalised to its peak", "peak": "normalised to the QRS peak", None: "raw amplitude"}
 
-    figs["qrs_duration"] = qrs_duration_boxplot(out / "qrs_duration.png", all_labels, durs,
-                                                {f"{k}": v for k, v in PAPER_QRS_MS.items()})
-    overall = np.stack([bio[:, :, col["pathological_q"]].mean(axis=0), bio[:, :, col["prwp"]].mean(axis=0),
-                        bio[:, :, col["fqrs"]].mean(axis=0), (durs >= 120.0).mean(axis=0)], axis=1)
-    per_lead = np.stack([bio[:, :, col[f"fqrs_{ld}"]].mean(axis=0) for ld in LEADS], axis=1)
+
+def make_all(result: SensitivityResult, out: Path) -> dict[str, Path]:
+    """Write every figure of the analysis into ``out``; returns name -> path.
+
+    Figures: ``fig7a`` (DTW to baseline), ``fig7b`` (DTW between scenarios), ``fig8`` (QRS overlay),
+    ``qrs_duration``, ``biomarkers`` and, with apical rows, ``fig11a``. Tissue variants are left out of
+    the heatmaps and the overlay.
+    """
+    n_subj = result.n_subjects
+    main = result.main
+    labels = result.labels
+    figs: dict[str, Path] = {}
+    figs["fig7a"] = dtw_to_baseline_heatmap(out / "fig7a_dtw_to_baseline.png", [labels[k] for k in main],
+                                            result.to_base.mean(axis=0)[main], n_subj,
+                                            result.duration_terms.mean(axis=0)[main])
+    idx = [k + 1 for k in main]
+    figs["fig7b"] = dtw_pairs_heatmaps(out / "fig7b_dtw_pairs.png", [labels[k] for k in main],
+                                       result.pairs_max.mean(axis=0)[np.ix_(idx, idx)],
+                                       result.pairs_avg.mean(axis=0)[np.ix_(idx, idx)], n_subj)
+    sid, qrs, lens = result.overlay
+    figs["fig8"] = qrs_overlay(out / "fig8_qrs_overlay.png", sid, qrs, np.asarray(lens), result.records,
+                               result.dt_ms, _OVERLAY_SUBTITLE[result.normalisation])
+    all_labels = ["baseline", *labels]
+    durs = result.durations
+    figs["qrs_duration"] = qrs_duration_boxplot(out / "qrs_duration.png", all_labels, durs, dict(PAPER_QRS_MS))
+    overall = np.stack([result.biomarker("pathological_q").mean(axis=0), result.biomarker("prwp").mean(axis=0),
+                        result.biomarker("fqrs").mean(axis=0), (durs >= 120.0).mean(axis=0)], axis=1)
+    per_lead = np.stack([result.biomarker(f"fqrs_{ld}").mean(axis=0) for ld in LEADS], axis=1)
     figs["biomarkers"] = biomarker_prevalence(out / "biomarker_prevalence.png", all_labels, overall, per_lead, n_subj)
-    if apical_rows:
-        figs["fig11a"] = apical_sizes_figure(out / "fig11a_apical_sizes.png", apical_rows)
+    if result.apical_rows:
+        figs["fig11a"] = apical_sizes_figure(out / "fig11a_apical_sizes.png", result.apical_rows)
     return figs

@@ -1,19 +1,27 @@
 """The Markdown report of the QRS sensitivity analysis: findings in numbers, side by side with the paper.
 
-Paper statements quoted from Li et al. (IEEE TMI 2024), Sec. IV-B.
+:func:`build_report` composes the report from a :class:`~mitwin.analysis.result.SensitivityResult`: one
+small function per finding of Sec. IV-B of Li et al. (IEEE TMI 2024; their statements and numbers are in
+:mod:`mitwin.paper`), then one per section. Scenarios are grouped by the fields of their records
+(location, extent, size, variant), never by their names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from .biomarkers import LEADS
+from ..ep.leads import LEADS
+from ..paper import EXTENT_EXCEPTION, LARGEST_ALTERATIONS, PAPER_QRS_MS, PAPER_SLOW_CV_MS, PRWP_LOCATIONS
+from ..scenario_records import ScenarioRecord
+from ..tissue import TISSUES
+from .result import NORMALISATION_TEXT, SensitivityResult
 
 __all__ = ["build_report"]
+
+Row = list[str]
 
 
 def _ms(x: np.ndarray) -> str:
@@ -31,211 +39,255 @@ def _yes(flag: bool | None) -> str:
     return "n/a" if flag is None else ("yes" if flag else "**no**")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def _lateral_sizes(infos: Sequence[Any]) -> dict[str, dict[str, int]]:
-    """extent -> {"large": k, "small": k} for the lateral (not inferolateral) scenarios."""
-    out: dict[str, dict[str, int]] = {}
-    lat = [k for k, s in enumerate(infos) if "lateral" in s.location and "infero" not in s.location
-           and "antero" not in s.location and not s.slow]
-    for ext in ("subendocardial", "transmural"):
-        ks = [k for k in lat if infos[k].extent == ext]
-        if len(ks) < 2:
-            continue
-        small = [k for k in ks if "small" in infos[k].location]
-        large = [k for k in ks if "large" in infos[k].location]
-        if small and not large:  # e.g. "lateral" and "small_lateral"
-            large = [k for k in ks if k not in small]
-        if not small or not large:
-            def size(k: int) -> float:
-                r = infos[k].params.get("radii")
-                return float(np.prod(r[1:])) if r is not None and len(r) == 3 else np.inf
-            ks = sorted(ks, key=size)
-            small, large = [ks[0]], [ks[-1]]
-        out[ext] = {"small": small[0], "large": large[0]}
+def _per_subject_avg(res: SensitivityResult) -> np.ndarray:
+    """(n_subjects, S-1) DTW^avg to the baseline."""
+    return res.to_base.mean(axis=2)
+
+
+def _extent_pairs(records: Sequence[ScenarioRecord]) -> dict[tuple[str, float | None], dict[str, int]]:
+    """(location, size) -> extent -> record index, for located scenarios that are not tissue variants."""
+    out: dict[tuple[str, float | None], dict[str, int]] = {}
+    for k, r in enumerate(records):
+        if r.variant_of is None and r.location is not None and r.extent is not None:
+            out.setdefault((r.location, r.size), {})[r.extent] = k
     return out
 
 
-def build_report(*, names: Sequence[str], infos: Sequence[Any], to_base: np.ndarray, duration_terms: np.ndarray,
-                 pairs_max: np.ndarray,
-                 pairs_avg: np.ndarray, bio_cols: Sequence[str], bio: np.ndarray, figures: dict[str, Path],
-                 n_subjects: int, band: int | None, penalty: float, dataset: Path,
-                 apical_rows: Sequence[dict] | None = None, normalisation: str | None = "amplitude") -> str:
-    """Compose ``report.md`` from the computed arrays.
+def _lateral_sizes(records: Sequence[ScenarioRecord]) -> dict[str, dict[str, int]]:
+    """extent -> {"small": k, "large": k}: the lateral scenarios of each extent with the smallest and the
+    largest scar (r_ab x r_rt), tissue variants excluded."""
+    out: dict[str, dict[str, int]] = {}
+    for ext in ("subendocardial", "transmural"):
+        ks = [k for k, r in enumerate(records) if r.location == "lateral" and r.extent == ext and r.variant_of is None]
+        if len(ks) < 2:
+            continue
+        ks.sort(key=lambda k: records[k].infarct.radii[1] * records[k].infarct.radii[2])
+        out[ext] = {"small": ks[0], "large": ks[-1]}
+    return out
 
-    Parameters
-    ----------
-    to_base : (n_subjects, S-1, 8) DTW to the baseline
-    duration_terms : (n_subjects, S-1) duration penalty included in every lead of ``to_base``
-    pairs_max, pairs_avg : (n_subjects, S, S) DTW^max / DTW^avg between all QRS (baseline first)
-    bio : (n_subjects, S, n_cols) biomarker table (columns ``bio_cols``; baseline first)
-    """
-    from .sensitivity import NORMALISATION_TEXT, PAPER_QRS_MS, PAPER_SLOW_CV_MS
 
-    col = {c: k for k, c in enumerate(bio_cols)}
-    per_subj_avg = to_base.mean(axis=2)  # (n_subj, S-1)
-    per_subj_max = to_base.max(axis=2)
-    avg = per_subj_avg.mean(axis=0)
-    fast = [k for k, s in enumerate(infos) if not s.slow]
-    labels = [s.label for s in infos]
-    durs = bio[:, :, col["qrs_duration_ms"]]  # (n_subj, S)
-    L: list[str] = []
-    L.append("# QRS sensitivity analysis\n")
-    L.append(f"Dataset `{dataset.name}`: {n_subjects} subject(s), {len(names) - 1} infarct scenarios + baseline. "
-             f"DTW per lead between QRS complexes {NORMALISATION_TEXT[normalisation]}: "
-             "squared local cost, accumulated cost divided by n + m, square root, "
-             f"plus the duration penalty w·(n−m)²/min(n, m) with w = {penalty:g} (Camps et al. 2021); "
-             f"Sakoe-Chiba band {('none' if band is None else f'{band} samples beyond the length difference')}. "
-             "Values are mean ± sd over subjects. DTW^avg and DTW^max are the mean and the maximum over the 8 "
-             "leads.\n")
-    L.append("Tables: `dtw_to_baseline.csv`, `dtw_to_baseline_summary.csv`, `dtw_pairs.csv`, `dtw_pairs_max.csv`, "
-             "`dtw_pairs_avg.csv`, `biomarkers.csv`, `biomarkers_summary.csv`"
-             + (", `apical_sizes.csv`" if apical_rows else "") + ".\n")
+# ------------------------------------------------------------------------------------------------ findings
+def _finding_largest(res: SensitivityResult) -> Row:
+    avg = _per_subject_avg(res).mean(axis=0)
+    order = sorted(res.main, key=lambda k: -avg[k])[:3]
+    hit = sum(res.records[k].location in LARGEST_ALTERATIONS for k in order)
+    return ["Largest alterations", "inferolateral, extensive anterior, apical transmural",
+            ", ".join(f"{res.labels[k]} ({avg[k]:.2f})" for k in order),
+            (_yes(hit >= 2) + f" ({hit}/3 of the paper's locations)") if len(order) >= 3 else "n/a"]
 
-    # ---- findings side by side
-    findings: list[list[str]] = []
-    order = sorted(fast, key=lambda k: -avg[k])
-    top3 = [labels[k] for k in order[:3]]
-    paper_top = ("inferolateral", "ext", "apical")
-    top_t = [infos[k] for k in order[:3]]
-    hit = sum(any(p in s.location for p in paper_top) for s in top_t)
-    findings.append(["Largest alterations", "inferolateral, extensive anterior, apical transmural",
-                     ", ".join(f"{lab} ({avg[k]:.2f})" for lab, k in zip(top3, order[:3])),
-                     (_yes(hit >= 2) + f" ({hit}/3 of the paper's locations)") if len(order) >= 3 else "n/a"])
-    # transmural vs subendocardial
-    locs: dict[str, dict[str, int]] = {}
-    for k, s in enumerate(infos):
-        if not s.slow and s.extent:
-            locs.setdefault(s.location, {})[s.extent] = k
-    tvs_rows = []
-    n_more = 0
-    n_loc = 0
-    for loc, d in locs.items():
-        if "transmural" in d and "subendocardial" in d:
-            kt, ks = d["transmural"], d["subendocardial"]
-            frac = float(np.mean(per_subj_avg[:, kt] > per_subj_avg[:, ks]))
-            more = avg[kt] > avg[ks]
-            n_more += more
-            n_loc += 1
-            tvs_rows.append([loc.replace("_", " "), _ms(per_subj_avg[:, ks]), _ms(per_subj_avg[:, kt]),
-                             f"{avg[kt] / avg[ks]:.2f}" if avg[ks] > 0 else "inf", f"{100 * frac:.0f} %",
-                             "yes" if more else "**no**"])
-    findings.append(["Transmural > subendocardial", "at every location except limited anterior",
-                     f"{n_more} of {n_loc} locations", _yes(n_more >= n_loc - 1 if n_loc else None)])
-    # small vs large lateral
-    lat = _lateral_sizes(infos)
-    lat_txt = []
-    lat_ok = []
-    for ext, d in lat.items():
-        lat_txt.append(f"{ext}: small {avg[d['small']]:.2f} vs large {avg[d['large']]:.2f}")
-        lat_ok.append(avg[d["small"]] < avg[d["large"]])
-    findings.append(["Small lateral < large lateral", "yes, especially subendocardial",
-                     "; ".join(lat_txt) or "n/a", _yes(all(lat_ok) if lat_ok else None)])
-    # location vs extent
-    same_loc = [pairs_avg[:, d["transmural"] + 1, d["subendocardial"] + 1] for d in locs.values()
-                if len(d) == 2]
+
+def _finding_extent(res: SensitivityResult) -> Row:
+    avg = _per_subject_avg(res).mean(axis=0)
+    pairs = [d for d in _extent_pairs(res.records).values() if len(d) == 2]
+    more = [avg[d["transmural"]] > avg[d["subendocardial"]] for d in pairs]
+    n = len(pairs)
+    return ["Transmural > subendocardial", f"at every location except {EXTENT_EXCEPTION.replace('_', ' ')}",
+            f"{sum(more)} of {n} locations", _yes(sum(more) >= n - 1 if n else None)]
+
+
+def _finding_lateral_size(res: SensitivityResult) -> Row:
+    avg = _per_subject_avg(res).mean(axis=0)
+    lat = _lateral_sizes(res.records)
+    text = [f"{ext}: small {avg[d['small']]:.2f} vs large {avg[d['large']]:.2f}" for ext, d in lat.items()]
+    ok = [avg[d["small"]] < avg[d["large"]] for d in lat.values()]
+    return ["Small lateral < large lateral", "yes, especially subendocardial", "; ".join(text) or "n/a",
+            _yes(all(ok) if ok else None)]
+
+
+def _finding_location_vs_extent(res: SensitivityResult) -> Row | None:
+    groups = _extent_pairs(res.records)
+    pavg = res.pairs_avg
+    same_loc = [pavg[:, d["transmural"] + 1, d["subendocardial"] + 1] for d in groups.values() if len(d) == 2]
     diff_loc = []
     for ext in ("transmural", "subendocardial"):
-        ks = [d[ext] for d in locs.values() if ext in d]
-        for i in range(len(ks)):
-            for j in range(i + 1, len(ks)):
-                diff_loc.append(pairs_avg[:, ks[i] + 1, ks[j] + 1])
-    if same_loc and diff_loc:
-        a = float(np.mean(same_loc))
-        b = float(np.mean(diff_loc))
-        findings.append(["Location matters more than extent", "DTW between locations > between extents",
-                         f"DTW^avg same location, other extent {a:.2f}; other location, same extent {b:.2f}",
-                         _yes(b > a)])
-    # QRS durations
-    base_d = durs[:, 0]
-    ap = [k for k in fast if "apic" in infos[k].location]
-    il = [k for k in fast if "inferolateral" in infos[k].location]
-    for name, ks, paper_ms in (("apical", ap, PAPER_QRS_MS["apical"]),
-                               ("inferolateral", il, PAPER_QRS_MS["inferolateral"])):
+        ks = [d[ext] for d in groups.values() if ext in d]
+        diff_loc += [pavg[:, ks[i] + 1, ks[j] + 1] for i in range(len(ks)) for j in range(i + 1, len(ks))]
+    if not same_loc or not diff_loc:
+        return None
+    a, b = float(np.mean(same_loc)), float(np.mean(diff_loc))
+    return ["Location matters more than extent", "DTW between locations > between extents",
+            f"DTW^avg same location, other extent {a:.2f}; other location, same extent {b:.2f}", _yes(b > a)]
+
+
+def _finding_durations(res: SensitivityResult) -> list[Row]:
+    durs, rows = res.durations, []
+    base = durs[:, 0]
+    for location in ("apical", "inferolateral"):
+        ks = [k for k in res.main if res.records[k].location == location]
         if not ks:
             continue
         both = durs[:, [k + 1 for k in ks]]
-        per_ext = "; ".join(f"{infos[k].extent or infos[k].name}: {_ms(durs[:, k + 1])}" for k in ks)
-        findings.append([f"QRS duration, {name} MI (ms)", f"{paper_ms} vs {PAPER_QRS_MS['normal']} normal",
-                         f"{_ms(both)} ({per_ext}) vs {_ms(base_d)} baseline", _yes(both.mean() > base_d.mean())])
-    slow = [k for k, s in enumerate(infos) if s.slow]
-    for ks in slow:
-        twin = [k for k in fast if infos[k].location == infos[ks].location and infos[k].extent == infos[ks].extent]
-        if twin:
-            kf = twin[0]
-            findings.append([f"Slow CV lengthens QRS ({infos[ks].location.replace('_', ' ')}, ms)",
-                             f"{PAPER_SLOW_CV_MS['slow_cv']} vs {PAPER_SLOW_CV_MS['normal_cv']}",
-                             f"{_ms(durs[:, ks + 1])} vs {_ms(durs[:, kf + 1])}",
-                             _yes(durs[:, ks + 1].mean() > durs[:, kf + 1].mean())])
-    prwp = bio[:, :, col["prwp"]].mean(axis=0)
-    prwp_top = sorted(fast, key=lambda k: -prwp[k + 1])[:3]
-    findings.append(["PRWP mostly in", "extensive anterior, septal, apical",
-                     ", ".join(f"{labels[k]} ({100 * prwp[k + 1]:.0f} %)" for k in prwp_top)
-                     + f"; baseline {100 * prwp[0]:.0f} %", "see table"])
-    pq = bio[:, :, col["pathological_q"]].mean(axis=0)
-    findings.append(["Pathological Q separates MI from normal", "no (failed in their simulations)",
-                     f"baseline {100 * pq[0]:.0f} %, MI scenarios {100 * pq[1:].mean():.0f} % on average "
-                     "(agreement: prevalences within 25 points)",
-                     _yes(abs(pq[1:].mean() - pq[0]) < 0.25)])
-    fq = np.stack([bio[:, 1:, col[f"fqrs_{ld}"]].mean() for ld in LEADS])
-    findings.append(["fQRS more common in II than V3-V4 and V5-V6", "yes",
-                     f"II {100 * fq[1]:.0f} %, V3-V4 {100 * fq[4:6].mean():.0f} %, V5-V6 {100 * fq[6:8].mean():.0f} %"
-                     " (MI scenarios)", _yes(fq[1] > fq[4:6].mean() and fq[1] > fq[6:8].mean())])
-    L.append("## Findings: paper vs this dataset\n")
-    L.append(_table(["Finding", "Paper (Li et al., Sec. IV-B)", "Here", "Agrees"], findings) + "\n")
-    L.append("Where the two disagree, likely causes are the simulation's simplifications (idealised "
-             "biventricular geometries, seven fixed root nodes, Eikonal activation, a pseudo-ECG without torso "
-             "heterogeneity) and the DTW and biomarker definitions stated here, which need not match the paper's "
-             "exactly; nothing here is tuned towards the paper's numbers.\n")
+        per_ext = "; ".join(f"{res.records[k].extent or res.records[k].name}: {_ms(durs[:, k + 1])}" for k in ks)
+        paper = f"{PAPER_QRS_MS[location]} vs {PAPER_QRS_MS['normal']} normal"
+        rows.append([f"QRS duration, {location} MI (ms)", paper, f"{_ms(both)} ({per_ext}) vs {_ms(base)} baseline",
+                     _yes(both.mean() > base.mean())])
+    return rows
 
-    # ---- DTW to baseline
-    L.append("## DTW to the baseline (Fig. 7a)\n")
-    L.append(f"![DTW to baseline]({figures['fig7a'].name})\n")
+
+def _finding_slow_cv(res: SensitivityResult) -> list[Row]:
+    durs, rows = res.durations, []
+    index = {r.name: k for k, r in enumerate(res.records)}
+    for ks, r in enumerate(res.records):
+        if r.variant_of is None or r.variant_of not in index:
+            continue
+        kf = index[r.variant_of]
+        where = r.label if r.location is None else r.location.replace("_", " ")
+        rows.append([f"Slow CV lengthens QRS ({where}, {r.tissue or 'custom'} tissue, ms)",
+                     f"{PAPER_SLOW_CV_MS['slow_cv']} vs {PAPER_SLOW_CV_MS['normal_cv']}",
+                     f"{_ms(durs[:, ks + 1])} vs {_ms(durs[:, kf + 1])}",
+                     _yes(durs[:, ks + 1].mean() > durs[:, kf + 1].mean())])
+    return rows
+
+
+def _finding_prwp(res: SensitivityResult) -> Row:
+    prwp = res.biomarker("prwp").mean(axis=0)
+    top = sorted(res.main, key=lambda k: -prwp[k + 1])[:3]
+    paper = ", ".join(loc.replace("_", " ") for loc in PRWP_LOCATIONS)
+    return ["PRWP mostly in", paper, ", ".join(f"{res.labels[k]} ({100 * prwp[k + 1]:.0f} %)" for k in top)
+            + f"; baseline {100 * prwp[0]:.0f} %", "see table"]
+
+
+def _finding_pathological_q(res: SensitivityResult) -> Row:
+    pq = res.biomarker("pathological_q").mean(axis=0)
+    return ["Pathological Q separates MI from normal", "no (failed in their simulations)",
+            f"baseline {100 * pq[0]:.0f} %, MI scenarios {100 * pq[1:].mean():.0f} % on average "
+            "(agreement: prevalences within 25 points)", _yes(abs(pq[1:].mean() - pq[0]) < 0.25)]
+
+
+def _finding_fqrs(res: SensitivityResult) -> Row:
+    fq = np.array([res.biomarker(f"fqrs_{ld}")[:, 1:].mean() for ld in LEADS])
+    return ["fQRS more common in II than V3-V4 and V5-V6", "yes",
+            f"II {100 * fq[1]:.0f} %, V3-V4 {100 * fq[4:6].mean():.0f} %, V5-V6 {100 * fq[6:8].mean():.0f} %"
+            " (MI scenarios)", _yes(fq[1] > fq[4:6].mean() and fq[1] > fq[6:8].mean())]
+
+
+def findings(res: SensitivityResult) -> list[Row]:
+    """The rows of the findings table: finding, paper, here, agrees."""
+    rows = [_finding_largest(res), _finding_extent(res), _finding_lateral_size(res)]
+    loc = _finding_location_vs_extent(res)
+    if loc is not None:
+        rows.append(loc)
+    rows += _finding_durations(res) + _finding_slow_cv(res)
+    rows += [_finding_prwp(res), _finding_pathological_q(res), _finding_fqrs(res)]
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ sections
+def _section_header(res: SensitivityResult) -> list[str]:
+    band = "none" if res.band is None else f"{res.band} samples beyond the length difference"
+    t = TISSUES.get(res.tissue or "")
+    tissue = (f"tissue `{t.name}` ({t.description})" if t is not None
+              else "custom or mixed tissue (see the scenario records)")
+    return ["# QRS sensitivity analysis\n",
+            f"Dataset `{res.dataset.name}`: {res.n_subjects} subject(s), {len(res.names) - 1} infarct scenarios + "
+            f"baseline; {tissue}. DTW per lead between QRS complexes {NORMALISATION_TEXT[res.normalisation]}: "
+            "squared local cost, accumulated cost divided by n + m, square root, "
+            f"plus the duration penalty w·(n−m)²/min(n, m) with w = {res.penalty:g} (Camps et al. 2021); "
+            f"Sakoe-Chiba band {band}. Values are mean ± sd over subjects. DTW^avg and DTW^max are the mean and "
+            "the maximum over the 8 leads.\n",
+            "Tables: `dtw_to_baseline.csv`, `dtw_to_baseline_summary.csv`, `dtw_pairs.csv`, `dtw_pairs_max.csv`, "
+            "`dtw_pairs_avg.csv`, `biomarkers.csv`, `biomarkers_summary.csv`"
+            + (", `apical_sizes.csv`" if res.apical_rows else "") + ".\n"]
+
+
+def _section_findings(res: SensitivityResult) -> list[str]:
+    return ["## Findings: paper vs this dataset\n",
+            _table(["Finding", "Paper (Li et al., Sec. IV-B)", "Here", "Agrees"], findings(res)) + "\n",
+            "Where the two disagree, likely causes are the simulation's simplifications (idealised "
+            "biventricular geometries, seven fixed root nodes, Eikonal activation, a pseudo-ECG without torso "
+            "heterogeneity), the tissue model (the paper's scar conducts slowly; a blocked scar is silent) and "
+            "the DTW and biomarker definitions stated here, which need not match the paper's exactly; nothing "
+            "here is tuned towards the paper's numbers.\n"]
+
+
+def _section_dtw_to_baseline(res: SensitivityResult, fig: Path) -> list[str]:
+    psa = _per_subject_avg(res)
+    avg = psa.mean(axis=0)
     rows = []
-    for k in sorted(range(len(infos)), key=lambda k: -avg[k]):
-        m = (to_base[:, k, :] - duration_terms[:, k, None]).mean(axis=0)  # shape part, per lead
+    for k in sorted(range(len(res.records)), key=lambda k: -avg[k]):
+        m = (res.to_base[:, k, :] - res.duration_terms[:, k, None]).mean(axis=0)  # shape part, per lead
         lead_order = np.argsort(-m)
         strong = [LEADS[j] for j in lead_order if m[j] >= 0.75 * m[lead_order[0]]]
-        rows.append([labels[k], _ms(per_subj_avg[:, k]), _ms(per_subj_max[:, k]),
-                     f"{duration_terms[:, k].mean():.3g}", ", ".join(strong)])
-    L.append(_table(["Scenario", "DTW^avg to baseline", "DTW^max to baseline", "of which duration term",
-                     "Leads carrying it (shape DTW ≥ 75 % of its top lead)"], rows) + "\n")
-    L.append("Paper: most locations show in leads I, V5 and V6; septal MI in V1-V4 (subendocardial) and V3-V4 "
-             "(transmural); larger scars change more leads.\n")
-    L.append("## Transmural vs subendocardial, per location\n")
-    L.append(_table(["Location", "subendo DTW^avg", "transmu DTW^avg", "ratio", "subjects transmu > subendo",
-                     "transmu larger"], tvs_rows) + "\n")
-    L.append("## DTW between scenarios (Fig. 7b)\n")
-    L.append(f"![DTW between scenarios]({figures['fig7b'].name})\n")
-    L.append("## QRS overlays (Fig. 8)\n")
-    L.append(f"![QRS overlay]({figures['fig8'].name})\n")
-    L.append("## QRS duration and biomarkers\n")
-    L.append(f"![QRS duration]({figures['qrs_duration'].name})\n")
-    L.append(f"![Biomarker prevalence]({figures['biomarkers'].name})\n")
-    brows = []
-    all_labels = ["baseline", *labels]
-    for s in range(len(all_labels)):
-        brows.append([all_labels[s], _ms(durs[:, s]),
-                      f"{100 * bio[:, s, col['pathological_q']].mean():.0f}",
-                      f"{100 * bio[:, s, col['prwp']].mean():.0f}", f"{100 * bio[:, s, col['fqrs']].mean():.0f}",
-                      " / ".join(f"{bio[:, s, col[f'r_{ld}']].mean():.2f}" for ld in LEADS[2:])])
-    L.append(_table(["Scenario", "QRS (ms)", "path. Q %", "PRWP %", "fQRS %", "R V1/V2/V3/V4/V5/V6"], brows) + "\n")
-    L.append("Criteria (see `mitwin.analysis.biomarkers`): pathological Q = Q ≥ 30 ms or Q/R > 0.25 (or QS); "
-             "PRWP = R(V3) ≤ 0.15 (normalised units) or R falling by > 0.02 between V1..V4; "
-             "fQRS = an extra R wave or a notch of ≥ 5 % of the lead's peak; the Q and fQRS findings need 2 "
-             "contiguous leads (V1-V2-...-V6 chain and I-V6).\n")
-    if apical_rows:
-        L.append("## Shrinking apical MI (Fig. 11a)\n")
-        L.append(f"![Apical sizes]({figures['fig11a'].name})\n")
-        radii = sorted({float(r['r_ab']) for r in apical_rows}, reverse=True)
-        arows = [[f"{rad:g}", _ms(np.array([r["dtw_avg"] for r in apical_rows if r["r_ab"] == rad])),
-                  _ms(np.array([r["dtw_max"] for r in apical_rows if r["r_ab"] == rad])),
-                  _ms(np.array([r["qrs_duration_ms"] for r in apical_rows if r["r_ab"] == rad]))] for rad in radii]
-        L.append(_table(["r_ab", "DTW^avg", "DTW^max", "QRS (ms)"], arows) + "\n")
-        L.append("Paper: the QRS change shrinks with the infarct; the inverse model still found scars down to "
-                 "r_ab = 0.1.\n")
-    return "\n".join(L)
+        rows.append([res.labels[k], _ms(psa[:, k]), _ms(res.to_base.max(axis=2)[:, k]),
+                     f"{res.duration_terms[:, k].mean():.3g}", ", ".join(strong)])
+    return ["## DTW to the baseline (Fig. 7a)\n", f"![DTW to baseline]({fig.name})\n",
+            _table(["Scenario", "DTW^avg to baseline", "DTW^max to baseline", "of which duration term",
+                    "Leads carrying it (shape DTW ≥ 75 % of its top lead)"], rows) + "\n",
+            "Paper: most locations show in leads I, V5 and V6; septal MI in V1-V4 (subendocardial) and V3-V4 "
+            "(transmural); larger scars change more leads.\n"]
+
+
+def _section_extent(res: SensitivityResult) -> list[str]:
+    psa = _per_subject_avg(res)
+    avg = psa.mean(axis=0)
+    rows = []
+    for (location, size), d in _extent_pairs(res.records).items():
+        if len(d) < 2:
+            continue
+        kt, ks = d["transmural"], d["subendocardial"]
+        frac = float(np.mean(psa[:, kt] > psa[:, ks]))
+        name = ("small " if size is not None and size < 1.0 else "") + location.replace("_", " ")
+        rows.append([name, _ms(psa[:, ks]), _ms(psa[:, kt]), f"{avg[kt] / avg[ks]:.2f}" if avg[ks] > 0 else "inf",
+                     f"{100 * frac:.0f} %", "yes" if avg[kt] > avg[ks] else "**no**"])
+    return ["## Transmural vs subendocardial, per location\n",
+            _table(["Location", "subendo DTW^avg", "transmu DTW^avg", "ratio", "subjects transmu > subendo",
+                    "transmu larger"], rows) + "\n"]
+
+
+def _section_biomarkers(res: SensitivityResult, figures: dict[str, Path]) -> list[str]:
+    all_labels = ["baseline", *res.labels]
+    pq, prwp, fqrs = (res.biomarker(c) for c in ("pathological_q", "prwp", "fqrs"))
+    rows = [[all_labels[s], _ms(res.durations[:, s]), f"{100 * pq[:, s].mean():.0f}", f"{100 * prwp[:, s].mean():.0f}",
+             f"{100 * fqrs[:, s].mean():.0f}",
+             " / ".join(f"{res.biomarker(f'r_{ld}')[:, s].mean():.2f}" for ld in LEADS[2:])]
+            for s in range(len(all_labels))]
+    return ["## QRS duration and biomarkers\n", f"![QRS duration]({figures['qrs_duration'].name})\n",
+            f"![Biomarker prevalence]({figures['biomarkers'].name})\n",
+            _table(["Scenario", "QRS (ms)", "path. Q %", "PRWP %", "fQRS %", "R V1/V2/V3/V4/V5/V6"], rows) + "\n",
+            "Criteria (see `mitwin.analysis.biomarkers`): pathological Q = Q ≥ 30 ms or Q/R > 0.25 (or QS); "
+            "PRWP = R(V3) ≤ 0.15 (normalised units) or R falling by > 0.02 between V1..V4; "
+            "fQRS = an extra R wave or a notch of ≥ 5 % of the lead's peak; the Q and fQRS findings need 2 "
+            "contiguous leads (V1-V2-...-V6 chain and I-V6).\n"]
+
+
+def _section_apical(rows: Sequence[dict], fig: Path) -> list[str]:
+    radii = sorted({float(r["r_ab"]) for r in rows}, reverse=True)
+
+    def col(key: str, rad: float) -> str:
+        return _ms(np.array([r[key] for r in rows if r["r_ab"] == rad]))
+
+    table = [[f"{rad:g}", col("dtw_avg", rad), col("dtw_max", rad), col("qrs_duration_ms", rad)] for rad in radii]
+    return ["## Shrinking apical MI (Fig. 11a)\n", f"![Apical sizes]({fig.name})\n",
+            _table(["r_ab", "DTW^avg", "DTW^max", "QRS (ms)"], table) + "\n",
+            "Paper: the QRS change shrinks with the infarct; the inverse model still found scars down to "
+            "r_ab = 0.1.\n"]
+
+
+def build_report(result: SensitivityResult, figures: dict[str, Path]) -> str:
+    """Compose ``report.md`` from a sensitivity result and its figures (:func:`mitwin.analysis.figures.make_all`).
+
+    Parameters
+    ----------
+    result : SensitivityResult
+    figures : name -> path of the figures (``fig7a``, ``fig7b``, ``fig8``, ``qrs_duration``, ``biomarkers``,
+        ``fig11a`` with apical rows)
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    parts = _section_header(result) + _section_findings(result)
+    parts += _section_dtw_to_baseline(result, figures["fig7a"]) + _section_extent(result)
+    parts += ["## DTW between scenarios (Fig. 7b)\n", f"![DTW between scenarios]({figures['fig7b'].name})\n",
+              "## QRS overlays (Fig. 8)\n", f"![QRS overlay]({figures['fig8'].name})\n"]
+    parts += _section_biomarkers(result, figures)
+    if result.apical_rows:
+        parts += _section_apical(result.apical_rows, figures["fig11a"])
+    return "\n".join(parts)
