@@ -29,7 +29,7 @@ Steps (:func:`extract_qrs_report`):
    ``tolerance_ms`` of the envelope's, and the envelope's otherwise; the report says which rule decided each
    boundary. What neurokit2 does on the PTB-XL normals (README, "From a patient's ECG"): its one-call pipeline
    (``ecg_process`` on lead II at 500 Hz) finds every R peak, but its wavelet QRS onsets fall in the PR segment
-   (median QRS 204, 146 and 216 ms for HR06004-06: its cleaning's 50 Hz moving average blunts the QRS). On
+   (median QRS 204, 144 and 216 ms for HR06004-06: its cleaning's 50 Hz moving average blunts the QRS). On
    the high-passed 1 kHz lead II with our R peaks, its median onset and offset are within 6 ms of the envelope's
    on HR06004 and 8 ms on HR06005, but single beats still miss by ~100 ms, and on HR06006 its median onset is
    24 ms early and its offset 22 ms late, so the envelope rule decides there.
