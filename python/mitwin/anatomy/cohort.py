@@ -207,9 +207,9 @@ def make_subject(seed: int, index: int, resolution_mm: float | None = None) -> H
         "rotation": rot.tolist(), "lv_cavity_ml_analytic": analytic_lv_cavity_ml(p),
         "mitwin_version": __version__,
     })
+    # timings are logged only: the saved VTU must not depend on the wall clock (reproducible files)
     log.info("subject %d: %d nodes, meshing %.1f s, coordinates+fibres %.1f s", index, heart.n_nodes, mesh_s,
              time.perf_counter() - t0)
-    heart.meta["meshing_s"] = round(mesh_s, 3)
     return heart
 
 
@@ -234,9 +234,13 @@ def _read_manifest(out: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except ValueError as exc:
         raise DatasetError(f"out: {str(path)!r} is not valid JSON ({exc}); delete it to rebuild the cohort") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("subjects", []), list):
+        raise DatasetError(f"out: {str(path)!r} is not a mitwin cohort manifest (expected an object with a "
+                           f"'subjects' list, got {str(manifest)[:80]}); delete it to rebuild the cohort")
+    return manifest
 
 
 def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
@@ -276,7 +280,7 @@ def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm
     out.mkdir(parents=True, exist_ok=True)
     manifest = _read_manifest(out)
     entries = {e["id"]: e for e in manifest.get("subjects", [])
-               if e.get("seed") == int(seed) and e.get("resolution_mm") == h}
+               if isinstance(e, dict) and "id" in e and e.get("seed") == int(seed) and e.get("resolution_mm") == h}
     manifest = {"format": "mitwin-cohort", "format_version": COHORT_FORMAT_VERSION, "seed": int(seed),
                 "resolution_mm": h, "subjects": []}
     iterator = range(n)
@@ -301,7 +305,6 @@ def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm
                 "parameters": params, "n_nodes": heart.n_nodes, "n_tets": int(heart.tets.shape[0]),
                 "lv_cavity_ml": round(cavity_volume_ml(heart, "lv"), 3),
                 "rv_cavity_ml": round(cavity_volume_ml(heart, "rv"), 3),
-                "meshing_s": heart.meta.get("meshing_s"),
             }
             # keep finished subjects on disk: an interrupted run resumes from here
             manifest["subjects"] = [entries[k] for k in sorted(entries)]
@@ -320,8 +323,13 @@ def load_cohort(out: str | Path) -> list[Path]:
         raise FileNotFoundError(f"out: no manifest.json in {str(out)!r}; build the cohort with make_cohort")
     if manifest.get("format") != "mitwin-cohort":
         raise DatasetError(f"out: {str(out / 'manifest.json')!r} is not a mitwin cohort manifest")
-    paths = [out / e["file"] for e in manifest.get("subjects", [])]
-    missing = [str(p) for p in paths if not p.exists()]
+    entries = manifest.get("subjects")
+    if not isinstance(entries, list) or not entries or not all(
+            isinstance(e, dict) and isinstance(e.get("file"), str) and e["file"] for e in entries):
+        raise DatasetError(f"out: {str(out / 'manifest.json')!r} lists no subjects (expected 'subjects': a non-empty "
+                           f"list of {{'file': ...}} entries, got {str(entries)[:80]})")
+    paths = [out / e["file"] for e in entries]
+    missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"out: the manifest lists missing files: {missing[:3]}")
     return paths

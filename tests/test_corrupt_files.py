@@ -1,0 +1,79 @@
+"""Damaged, odd or leftover files: cohort manifests, cohort VTUs, temporary files of killed writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from mitwin._atomic import atomic_path, remove_leftovers, write_figure_atomic, write_text_atomic
+from mitwin.cli import main
+from mitwin.errors import DatasetError
+
+
+def _md5(path):
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("manifest, match", [
+    ({"format": "mitwin-cohort"}, "lists no subjects"),
+    ({"format": "mitwin-cohort", "subjects": []}, "lists no subjects"),
+    ({"format": "mitwin-cohort", "subjects": [1, 2]}, "lists no subjects"),
+    ({"format": "mitwin-cohort", "subjects": "subject_000"}, "not a mitwin cohort manifest"),
+    ([1, 2, 3], "not a mitwin cohort manifest"),
+])
+def test_bad_manifest_is_a_clear_error_and_nothing_is_written(tmp_path, capsys, manifest, match):
+    from mitwin.anatomy.cohort import load_cohort
+
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match=match):
+        load_cohort(tmp_path)
+    out = tmp_path / "out.h5"
+    assert main(["simulate", "--cohort", str(tmp_path), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "dataset:" not in captured.out and "manifest" in captured.err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_cohort_vtus_are_reproducible(tmp_path):
+    from mitwin.anatomy.cohort import COARSE_RESOLUTION_MM, make_cohort
+
+    a = make_cohort(1, seed=3, out=tmp_path / "a", resolution_mm=COARSE_RESOLUTION_MM)
+    b = make_cohort(1, seed=3, out=tmp_path / "b", resolution_mm=COARSE_RESOLUTION_MM)
+    assert _md5(a[0]) == _md5(b[0])
+    assert _md5(tmp_path / "a" / "manifest.json") == _md5(tmp_path / "b" / "manifest.json")
+
+
+def test_leftovers_of_killed_writes_are_removed(tmp_path):
+    target = tmp_path / "data.h5"
+    stale = [tmp_path / ".data.h5.k3j_9x0q.tmp", tmp_path / ".data.h5.abcdefgh"]
+    keep = [tmp_path / ".data.h5.toolongname.tmp", tmp_path / ".other.h5.abcdefgh.tmp", tmp_path / "data.h5.abcdefgh"]
+    for p in stale + keep:
+        p.write_text("half")
+    assert sorted(remove_leftovers(target)) == sorted(stale)
+    assert all(p.exists() for p in keep) and not any(p.exists() for p in stale)
+
+
+def test_writes_under_a_file_or_onto_a_folder_are_clear_errors(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        write_text_atomic(f / "sub" / "x.txt", "y")
+    with pytest.raises(ValueError, match="is a folder"):
+        write_text_atomic(tmp_path, "y")
+    with pytest.raises(ValueError, match="is a file"), atomic_path(f / "x.png"):
+        pass
+
+
+def test_figures_leave_no_hidden_files(tmp_path):
+    import matplotlib.pyplot as plt
+
+    (tmp_path / ".fig.png.zzzzzzzz.png").write_text("killed earlier")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    write_figure_atomic(fig, tmp_path / "fig.png", dpi=50)
+    plt.close(fig)
+    assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
+    assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
