@@ -19,6 +19,21 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_mesh(args: argparse.Namespace) -> int:
+    from .anatomy.surface_mesh import mesh_surface
+
+    parts = {"lv_endo": args.lv_endo, "rv_endo": args.rv_endo, "epi": args.epi, "base": args.base}
+    given = {k: v for k, v in parts.items() if v is not None}
+    if (args.surface is None) == (not given) or (given and len(given) != 4):
+        raise ValueError("SURFACE: expected one labelled surface file, or all four of --lv-endo --rv-endo --epi "
+                         f"--base; got {'SURFACE and ' if args.surface else ''}{sorted(given) or 'neither'}")
+    heart = mesh_surface(args.surface if args.surface is not None else given, resolution_mm=args.resolution,
+                         units=args.units, pose=args.pose, label_array=args.label_array, gap_mm=args.gap)
+    heart.save(args.out)
+    print(f"{args.out}: {heart.n_nodes} nodes, {heart.tets.shape[0]} tets")
+    return 0
+
+
 def _cmd_scenarios(args: argparse.Namespace) -> int:
     from .infarct import scenario_table
 
@@ -134,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("cohort"))
     p.add_argument("--resolution", type=float, default=None, help="target edge length in mm (default 1.9, about 30k nodes)")
     p.set_defaults(func=_cmd_cohort)
+
+    p = sub.add_parser("mesh", help="tetrahedralise a closed labelled surface into a heart (.vtu)")
+    p.add_argument("surface", type=Path, nargs="?", default=None,
+                   help="VTP/PLY/VTK/OBJ surface with a per-cell or per-point class (1 base, 2 epi, 3 LV, 4 RV)")
+    for key in ("lv-endo", "rv-endo", "epi", "base"):
+        p.add_argument(f"--{key}", type=Path, default=None, help=f"the {key} surface as its own file (also STL)")
+    p.add_argument("--out", type=Path, required=True, help="the heart to write (.vtu)")
+    p.add_argument("--resolution", type=float, default=None, help="remesh at this edge length in mm (default: keep "
+                   "the surface's triangles)")
+    p.add_argument("--units", choices=("mm", "cm"), default=None, help="default: cm when the extent is below 30")
+    p.add_argument("--pose", choices=("auto", "standard", "as_is"), default="auto")
+    p.add_argument("--label-array", default=None, help="name of the class array (default: class, label, ...)")
+    p.add_argument("--gap", type=float, default=1.0, help="largest gap in mm closed between separate files")
+    p.set_defaults(func=_cmd_mesh)
 
     p = sub.add_parser("scenarios", help="print the infarct scenario table")
     p.add_argument("--reference", type=Path, default=None, help="a subject (.vtu) to report scar/BZ volumes on")
