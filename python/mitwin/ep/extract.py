@@ -8,7 +8,9 @@ Steps (:func:`extract_qrs_report`):
 3. **Baseline removal**: zero-phase 0.5 Hz Butterworth high-pass (order 5), the high-pass of neurokit2's
    ``ecg_clean`` (:func:`neurokit2.signal_filter`) without its 50 Hz moving average, which would blunt the QRS.
 4. **R peaks**: :func:`neurokit2.ecg_findpeaks` (neurokit method) on the spatial magnitude
-   ``sqrt(sum of squared leads)``, which uses every lead and does not depend on one lead's polarity.
+   ``sqrt(sum of squared leads)``, which uses every lead and does not depend on one lead's polarity. Each beat's
+   fiducial point ("R peak" below) is thus the largest deflection over the 8 leads: the R peak of most leads,
+   the S wave of V1-V2 when theirs is the largest.
    Heart rate = 60000 / median RR (ms).
 5. **Beats**: a window around each peak (at most 300 ms before and 450 ms after, within 40 % / 60 % of the
    median RR), aligned to the median beat by cross-correlation (+-20 ms); beats whose QRS (-80..+100 ms)
@@ -96,13 +98,14 @@ class QRSExtraction:
     qrs_duration_ms : float
         Offset minus onset, ms.
     onset_ms, offset_ms : float
-        QRS onset and offset relative to the R peak of the representative beat, ms.
+        QRS onset and offset relative to the fiducial point (peak of the spatial magnitude) of the
+        representative beat, ms.
     onset_rule, offset_rule : str
         The rule that decided each boundary: ``"neurokit2"`` or ``"envelope"``.
     candidates : dict
         Each rule's ``(onset_ms, offset_ms)`` (NaN where neurokit2 found nothing).
     r_peaks_ms : (n_beats,) float
-        Detected R peaks, ms from the start of the record.
+        Detected R peaks, ms, on the record's time axis (``ecg.t``).
     used : (n_beats,) bool
         Beats kept for the representative beat.
     beats : (n_used, 8, W) float
@@ -360,7 +363,7 @@ def extract_qrs_report(
         qrs=qrs, heart_rate_bpm=60000.0 / rr, qrs_duration_ms=float(i_off - i_on), onset_ms=float(i_on - pre),
         offset_ms=float(i_off - pre), onset_rule=onset_rule, offset_rule=offset_rule,
         candidates={"neurokit2": (nk_on, nk_off), "envelope": (env_on, env_off)},
-        r_peaks_ms=peaks.astype(np.float64) * DT_OUT, used=used, beats=beats,
+        r_peaks_ms=eight.t0 + peaks.astype(np.float64) * DT_OUT, used=used, beats=beats,
         beat_t=np.arange(-pre, post + 1, dtype=np.float64), representative=rep, derived_leads=derived,
     )
     logger.info("%s", result.summary())

@@ -27,7 +27,7 @@ def plot_extraction(
     figsize: tuple[float, float] = (9.0, 9.0),
     dpi: int = 150,
 ) -> Any:
-    """Draw the beats of a record aligned on their R peaks, the median beat and the extracted QRS, lead by lead.
+    """Draw the beats of a record aligned on their QRS peaks, the median beat and the extracted QRS, lead by lead.
 
     Each panel (leads I, II, V1-V6, one amplitude scale) shows the beats kept as thin grey lines, the
     representative (median) beat in black, the extracted QRS in red over a shaded band from onset to offset,
@@ -74,7 +74,7 @@ def plot_extraction(
         derived = " (derived)" if name in result.derived_leads else ""
         ax.set_title(name + derived, loc="left", fontsize=10, fontweight="bold", pad=2)
     for ax in grid[-1]:
-        ax.set_xlabel("time from R peak (ms)")
+        ax.set_xlabel("time from the QRS peak (ms)")
     for ax in grid[:, 0]:
         ax.set_ylabel("mV", fontsize=9)
     handles = [

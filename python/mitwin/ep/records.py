@@ -127,7 +127,8 @@ def lead_name(name: str) -> str | None:
 
 def _standardise_names(labels: Sequence[str], source: str) -> tuple[list[int], list[str]]:
     """Rows to keep and their standard names; non-lead channels dropped, duplicates refused."""
-    keep, names = [], []
+    keep: list[int] = []
+    names: list[str] = []
     for k, label in enumerate(labels):
         std = lead_name(label)
         if std is None:
