@@ -67,7 +67,8 @@ def test_all_scores_and_table():
         {"scenario": "a_transmural", **{m: 0.5 for m in METRICS}},
         {"scenario": "a_subendocardial", **{m: 0.0 for m in METRICS}},
     ]
-    rows = summarise(records, ["a_subendocardial", "a_transmural"])
+    rows = summarise(records, ["a_subendocardial", "a_transmural"],
+                     {"a_subendocardial": "subendocardial", "a_transmural": "transmural"})
     by = {r["scenario"]: r for r in rows}
     assert by["a_transmural"]["scar_dice"] == pytest.approx(0.75)
     assert by["a_transmural"]["scar_dice_sd"] == pytest.approx(0.25)

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from .._atomic import write_text_atomic
 from ..data.torchdata import InfarctDataset
+from ..infarct import scenarios_from_json
 from .baseline import Labeller, ScenarioBaseline
 from .figures import cloud_views, dice_boxplot, export_cloud_ply, export_cloud_vtu
 from .metrics import METRICS, all_scores, summarise, table_csv, table_markdown
@@ -126,13 +127,14 @@ def evaluate(run: str | Path, dataset: str | Path, progress: bool = True, *, bas
             methods["baseline"].append({"method": "baseline", **meta, **all_scores(base_preds[key], truth, cloud)})
 
     title = f"Table I — {preset.name} preset, {len(test_ids)} test subjects x {len(scenarios)} scenarios"
-    rows = summarise(methods["model"], scenarios)
+    extents = {r.name: r.extent for r in scenarios_from_json(full.all_scenarios, full.header.scenarios_json).records}
+    rows = summarise(methods["model"], scenarios, extents)
     md = table_markdown(rows, title)
     write_text_atomic(run / "table1.md", md)
     write_text_atomic(run / "table1.csv", table_csv(rows))
     all_records = list(methods["model"])
     if baseline:
-        brows = summarise(methods["baseline"], scenarios)
+        brows = summarise(methods["baseline"], scenarios, extents)
         bmd = table_markdown(brows, f"Baseline (QRS -> scenario -> ellipsoid), scenario accuracy {acc:.3f}")
         write_text_atomic(run / "baseline_table1.md", bmd)
         write_text_atomic(run / "baseline_table1.csv", table_csv(brows))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -127,17 +127,19 @@ def _mean_sd(values: Iterable[float]) -> tuple[float, float, int]:
     return float(v.mean()), float(v.std(ddof=0)), int(v.size)
 
 
-def summarise(records: Sequence[dict], scenarios: Sequence[str]) -> list[dict]:
+def summarise(records: Sequence[dict], scenarios: Sequence[str],
+              extents: Mapping[str, str | None] | None = None) -> list[dict]:
     """Per-scenario and average rows (mean, sd of each metric) from per-item records.
 
     ``records`` hold ``scenario`` (name) and the metrics of :data:`METRICS`. Rows: one per scenario
-    in ``scenarios`` order, then averages over subendocardial and transmural scenarios (by name)
-    when present, then the overall average.
+    in ``scenarios`` order, then, with ``extents`` (name -> "subendocardial" / "transmural" / None, from the
+    scenario records, :attr:`mitwin.scenario_records.ScenarioRecord.extent`), averages over the
+    subendocardial and the transmural scenarios when present, then the overall average.
     """
     rows = []
     groups: list[tuple[str, list[str]]] = [(s, [s]) for s in scenarios]
     for word in ("subendocardial", "transmural"):
-        members = [s for s in scenarios if word in s]
+        members = [s for s in scenarios if extents is not None and extents.get(s) == word]
         if members and len(members) < len(scenarios):
             groups.append((f"Average ({word})", members))
     groups.append(("Average", list(scenarios)))
