@@ -37,16 +37,25 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
 def _cmd_scenarios(args: argparse.Namespace) -> int:
     from .infarct import scenario_table
 
-    print(scenario_table(reference=args.reference, extra=args.extra))
+    print(scenario_table(reference=args.reference, extra=args.extra, tissue=args.tissue))
     return 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from .data.campaign import run_campaign
+    from .data.campaign import CampaignSettings, run_campaign
+    from .infarct import load_scenarios, paper_scenarios
+    from .tissue import DEFAULT_TISSUE
 
+    settings = None
+    if args.scenarios is None:  # the paper's 17 with the chosen (or the default) tissue
+        settings = CampaignSettings(scenarios=paper_scenarios(args.tissue or DEFAULT_TISSUE), method=args.method)
+    elif args.tissue is not None:  # a scenario file's infarcts with the factors of a preset
+        settings = CampaignSettings(scenarios=load_scenarios(args.scenarios).with_tissue(args.tissue),
+                                    method=args.method)
     out = run_campaign(
         args.cohort, args.out, subjects=args.subjects, n_workers=args.workers,
         scheduler=args.scheduler, scenarios_file=args.scenarios, method=args.method, progress=True,
+        settings=settings,
     )
     print(f"dataset: {out}")
     return 0
@@ -167,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scenarios", help="print the infarct scenario table")
     p.add_argument("--reference", type=Path, default=None, help="a subject (.vtu) to report scar/BZ volumes on")
     p.add_argument("--extra", type=Path, default=None, help="a JSON file of user scenarios to add")
+    p.add_argument("--tissue", choices=("paper", "blocked"), default="paper",
+                   help="tissue preset of the paper's scenarios (default paper)")
     p.set_defaults(func=_cmd_scenarios)
 
     p = sub.add_parser("simulate", help="simulate cohort x (baseline + scenarios) into an HDF5 dataset")
@@ -176,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores)")
     p.add_argument("--scheduler", default=None, help="dask.distributed scheduler address, e.g. tcp://host:8786")
     p.add_argument("--scenarios", type=Path, default=None, help="JSON file of scenarios instead of the paper's")
+    p.add_argument("--tissue", choices=("paper", "blocked"), default=None,
+                   help="infarct tissue preset: paper (slow scar 10 %%, BZ 50 %%) or blocked (silent scar, BZ 50 %%); "
+                        "default: paper for the paper's scenarios, the file's own factors for --scenarios")
     p.add_argument("--method", choices=("eikonal", "dijkstra"), default="eikonal")
     p.set_defaults(func=_cmd_simulate)
 
