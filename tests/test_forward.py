@@ -9,9 +9,8 @@ import pytest
 
 from mitwin.anatomy.synthetic import box_mesh
 from mitwin.ep.conduction import (
-    DENSE_SPEED,
     ROOT_SITES,
-    SPARSE_SPEED,
+    ConductionParams,
     endocardial_speed,
     purkinje_delays,
     root_nodes,
@@ -41,15 +40,16 @@ def _kuhn_graph_distance(dx, dy):
 
 
 def test_endocardial_layer_regions(slab):
-    v = endocardial_speed(slab)
+    """The paper's regions (the defaults are tested in test_conduction.py)."""
+    v = endocardial_speed(slab, params=ConductionParams.paper())
     ab, rt = slab.ab, slab.rt
     expected = np.full(len(ab), np.nan)
     for i in slab.surfaces["lv_endo"]:
         if ab[i] <= 0.9:
-            expected[i] = DENSE_SPEED if ab[i] <= 0.4 else SPARSE_SPEED
+            expected[i] = 1.5 if ab[i] <= 0.4 else 1.0
     for i in slab.surfaces["rv_endo"]:
         if ab[i] <= 0.9:
-            expected[i] = DENSE_SPEED if (ab[i] <= 0.2 or 0.2 <= rt[i] <= 0.5) else SPARSE_SPEED
+            expected[i] = 1.5 if (ab[i] <= 0.2 or 0.2 <= rt[i] <= 0.5) else 1.0
     np.testing.assert_array_equal(v, expected)
     with pytest.raises(ValueError, match="dense"):
         endocardial_speed(slab, dense=0.0)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..infarct import Infarct
 from .activation import DEFAULT_SPEEDS, ActivationSolver
-from .conduction import DENSE_SPEED, PURKINJE_SPEED, SPARSE_SPEED, Conduction, conduction_system
+from .conduction import DEFAULT_PARAMS, Conduction, ConductionParams, conduction_system
 from .ecg import ECG, ECGBatch
 from .heartlike import HeartLike
 from .leadfield import LeadField, QRSOptions, qrs_length
@@ -124,6 +124,14 @@ class Forward:
     def n_nodes(self) -> int:
         return int(self.heart.points.shape[0])
 
+    def with_conduction(self, params: ConductionParams) -> Forward:
+        """The same heart, lead field and QRS options with another conduction system (a new solver)."""
+        conduction = conduction_system(self.heart, params)
+        h = self.heart
+        solver = ActivationSolver(h.points, h.tets, h.fibres, h.sheets, speeds=params.speeds,
+                                  endo_speed=conduction.endo_speed, method=self.solver.method)
+        return Forward(h, solver, self.lead_field, conduction, qrs_options=self.qrs_options)
+
     def labels(self, infarct: Infarct | None) -> np.ndarray:
         """(N,) int8 labels of ``infarct`` on this heart (all 0 for None).
 
@@ -184,8 +192,8 @@ class Forward:
         return BatchSimulation(at, labels, qrs, length, infarcts)
 
 
-def prepare(heart: HeartLike, *, speeds: Sequence[float] = DEFAULT_SPEEDS, dense_speed: float = DENSE_SPEED,
-            sparse_speed: float = SPARSE_SPEED, purkinje_speed: float = PURKINJE_SPEED,
+def prepare(heart: HeartLike, *, conduction: ConductionParams | None = None, speeds: Sequence[float] | None = None,
+            dense_speed: float | None = None, sparse_speed: float | None = None, purkinje_speed: float | None = None,
             method: str = "eikonal", dt: float | None = None, electrodes: Mapping[str, Any] | None = None,
             qrs_options: QRSOptions | dict[str, Any] | None = None, n_threads: int | None = None) -> Forward:
     """Set up the forward model of one heart (the expensive part, done once).
@@ -195,12 +203,16 @@ def prepare(heart: HeartLike, *, speeds: Sequence[float] = DEFAULT_SPEEDS, dense
     heart : Heart
         A :class:`mitwin.anatomy.heart.Heart` (points, tets, surfaces, coordinates, fibres,
         electrodes), or any object with those attributes (:class:`HeartLike`).
-    speeds : (3,) float
-        Healthy speeds along fibre, sheet, sheet-normal, m/s.
-    dense_speed, sparse_speed : float
-        Speeds of the fast endocardial layer, m/s.
-    purkinje_speed : float
-        Purkinje speed for the root delays, m/s.
+    conduction : ConductionParams, optional
+        The conduction system (root sites and times, endocardial regions and speeds, myocardial
+        speeds); default :data:`mitwin.ep.conduction.DEFAULT_PARAMS`, or a personalised one
+        (:func:`mitwin.personalise.personalise`).
+    speeds : (3,) float, optional
+        Healthy speeds along fibre, sheet, sheet-normal, m/s (replace those of ``conduction``).
+    dense_speed, sparse_speed : float, optional
+        Speeds of the fast endocardial layer, m/s (replace those of ``conduction``).
+    purkinje_speed : float, optional
+        Purkinje speed for the root delays of ``timing="purkinje"``, m/s.
     method : {"eikonal", "dijkstra"}
         Activation solver (:class:`mitwin.ep.activation.ActivationSolver`).
     dt : float, optional
@@ -223,12 +235,17 @@ def prepare(heart: HeartLike, *, speeds: Sequence[float] = DEFAULT_SPEEDS, dense
     options = qrs_options if isinstance(qrs_options, QRSOptions) else QRSOptions.from_dict(qrs_options)
     if dt is not None:
         options = options.with_changes(dt=dt)
-    conduction = conduction_system(heart, dense=dense_speed, sparse=sparse_speed, purkinje_speed=purkinje_speed)
-    solver = ActivationSolver(heart.points, heart.tets, heart.fibres, heart.sheets, speeds=tuple(speeds),
-                              endo_speed=conduction.endo_speed, method=method)
+    params = DEFAULT_PARAMS if conduction is None else conduction
+    if not isinstance(params, ConductionParams):
+        raise ValueError(f"conduction: expected a ConductionParams, got {type(params).__name__}")
+    if speeds is not None:
+        params = params.with_changes(speeds=tuple(speeds))
+    system = conduction_system(heart, params, dense=dense_speed, sparse=sparse_speed, purkinje_speed=purkinje_speed)
+    solver = ActivationSolver(heart.points, heart.tets, heart.fibres, heart.sheets, speeds=system.params.speeds,
+                              endo_speed=system.endo_speed, method=method)
     lead_field = LeadField(heart.points, heart.tets, heart.electrodes if electrodes is None else electrodes,
                            n_threads=n_threads)
-    return Forward(heart, solver, lead_field, conduction, qrs_options=options)
+    return Forward(heart, solver, lead_field, system, qrs_options=options)
 
 
 def simulate(heart: HeartLike, infarct: Infarct | None = None, **options: Any) -> Simulation:
