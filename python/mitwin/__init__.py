@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "run_campaign": "mitwin.data.campaign",
     # anatomy
     "Heart": "mitwin.anatomy.heart",
+    "mesh_surface": "mitwin.anatomy.surface_mesh",
     "make_cohort": "mitwin.anatomy.cohort",
     # infarcts
     "Infarct": "mitwin.infarct",

@@ -7,6 +7,10 @@ from typing import Any
 
 _EXPORTS: dict[str, str] = {
     "Heart": "mitwin.anatomy.heart",
+    "mesh_surface": "mitwin.anatomy.surface_mesh",
+    "read_labelled_surface": "mitwin.anatomy.surface_io",
+    "labelled_boundary": "mitwin.anatomy.surface_io",
+    "LabelledSurface": "mitwin.anatomy.surface_io",
     "make_cohort": "mitwin.anatomy.cohort",
     "load_cohort": "mitwin.anatomy.cohort",
     "point_cloud": "mitwin.anatomy.pointcloud",
