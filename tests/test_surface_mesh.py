@@ -18,7 +18,7 @@ from mitwin import cli
 from mitwin._validate import tet_signed_volumes
 from mitwin.anatomy.heart import Heart
 from mitwin.anatomy.mesh_io import boundary_faces
-from mitwin.anatomy.surface_io import KEYS, LabelledSurface, read_labelled_surface
+from mitwin.anatomy.surface_io import KEYS, LabelledSurface, labelled_boundary, read_labelled_surface
 from mitwin.anatomy.surface_mesh import assemble, mesh_surface
 from mitwin.errors import MeshError
 
@@ -158,6 +158,19 @@ def test_four_stl_files_with_a_small_gap(subject, boundary, tmp_path):
                      "--epi", str(files["epi"]), "--base", str(files["base"]), "--out", str(out)]) == 0
     h = Heart.load(out)
     assert h.n_nodes == g.n_nodes and np.allclose(h.points, g.points)
+
+
+@pytest.mark.slow
+def test_labelled_boundary_of_a_heart(subject, boundary, tmp_path):
+    points, tris, label, volume = boundary
+    b = labelled_boundary(subject)
+    assert np.array_equal(b.points, points) and np.array_equal(b.triangles, tris) and np.array_equal(b.labels, label)
+    # written with meshio (legacy VTK, cell classes) and meshed back through the public API
+    cls = np.array([COBIVECO[KEYS[i]] for i in b.labels])
+    meshio.write(tmp_path / "biv.vtk", meshio.Mesh(b.points, [("triangle", b.triangles)], cell_data={"class": [cls]}))
+    out = tmp_path / "biv.vtu"
+    assert cli.main(["mesh", str(tmp_path / "biv.vtk"), "--out", str(out), "--resolution", "5"]) == 0
+    _assert_like_the_original(Heart.load(out), subject, volume, 0.02)
 
 
 def test_surface_files_point_to_the_mesher(tmp_path):

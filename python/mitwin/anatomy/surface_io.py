@@ -22,11 +22,15 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import MeshError
 from .mesh_io import COBIVECO_CLASSES
+
+if TYPE_CHECKING:
+    from .heart import Heart
 
 #: Surface keys in the order used for labels (index = label id of :class:`LabelledSurface`).
 KEYS: tuple[str, ...] = ("lv_endo", "rv_endo", "epi", "base")
@@ -183,6 +187,41 @@ def read_labelled_surface(path: str | Path, *, label_array: str | None = None,
         raise MeshError(f"path: {int(np.count_nonzero(ids < 0))} triangles of {str(path)!r} carry a label that maps "
                         f"to no surface (labels={labels})")
     return LabelledSurface(points=points, triangles=triangles, labels=ids)
+
+
+def labelled_boundary(heart: Heart) -> LabelledSurface:
+    """The closed labelled boundary surface of a heart (e.g. to export it, or to remesh it).
+
+    Each boundary triangle is labelled once: by the first of lv_endo, rv_endo, epi, base whose node
+    set holds all three of its nodes, otherwise by the majority of its nodes' labels.
+
+    Parameters
+    ----------
+    heart : :class:`~mitwin.anatomy.heart.Heart`.
+
+    Returns
+    -------
+    :class:`LabelledSurface` with the heart's boundary nodes only (mm), triangles outward.
+    """
+    from .mesh_io import boundary_faces
+
+    faces = boundary_faces(heart.tets)
+    label = np.full(faces.shape[0], -1, dtype=np.int64)
+    node = np.full(heart.n_nodes, -1, dtype=np.int64)
+    for i in range(len(KEYS) - 1, -1, -1):
+        node[heart.surfaces[KEYS[i]]] = i
+    for i, key in enumerate(KEYS):
+        inside = np.zeros(heart.n_nodes, dtype=bool)
+        inside[heart.surfaces[key]] = True
+        label[(label < 0) & inside[faces].all(axis=1)] = i
+    rest = label < 0
+    label[rest] = _majority(node[faces[rest]])
+    if np.any(label < 0):
+        raise MeshError(f"heart: {int(np.count_nonzero(label < 0))} boundary triangles touch no labelled surface")
+    used = np.unique(faces)
+    remap = np.full(heart.n_nodes, -1, dtype=np.int64)
+    remap[used] = np.arange(used.size)
+    return LabelledSurface(points=np.ascontiguousarray(heart.points[used]), triangles=remap[faces], labels=label)
 
 
 def read_surface_part(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
