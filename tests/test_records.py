@@ -200,7 +200,13 @@ def test_unknown_format_and_missing_files(tmp_path):
         read_ecg(broken)
     text = tmp_path / "t.csv"
     text.write_text("I,II\n0.1,abc\n")
-    with pytest.raises(ECGRecordError, match="expected numbers"):
+    with pytest.raises(ECGRecordError, match="expected rows of 2 numbers"):
+        read_ecg(text, fs=500)
+    text.write_text("I,II\n0.1,0.2\n0.3\n")
+    with pytest.raises(ECGRecordError, match="expected rows of 2 numbers"):
+        read_ecg(text, fs=500)
+    text.write_text("I,II\n")
+    with pytest.raises(ECGRecordError, match="data rows, got 0 rows"):
         read_ecg(text, fs=500)
     with pytest.raises(ValueError, match="source: expected a path"):
         read_ecg(3.5)  # type: ignore[arg-type]

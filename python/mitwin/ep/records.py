@@ -255,17 +255,19 @@ def _read_csv(path: Path, fs: float | None, units: str | None) -> tuple[np.ndarr
     with open(path, newline="", encoding="utf-8") as fh:
         first = fh.readline()
         delimiter = "\t" if "\t" in first else (";" if first.count(";") > first.count(",") else ",")
-        fh.seek(0)
-        rows = [row for row in csv.reader(fh, delimiter=delimiter) if any(c.strip() for c in row)]
-    if len(rows) < 2:
-        raise ECGRecordError(f"{path}: expected a header row of lead names and data rows, got {len(rows)} rows")
-    header = [h.strip() for h in rows[0]]
-    try:
-        data = np.array([[float(v) for v in row] for row in rows[1:]], dtype=np.float64)
-    except ValueError as exc:
-        raise ECGRecordError(f"{path}: expected numbers below the header row ({exc})") from None
-    if data.ndim != 2 or data.shape[1] != len(header):
-        raise ECGRecordError(f"{path}: expected {len(header)} values per row (the header's columns)")
+        header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter), [])]
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+                data = np.loadtxt(fh, delimiter=delimiter, ndmin=2, dtype=np.float64)
+        except ValueError as exc:
+            raise ECGRecordError(f"{path}: expected rows of {len(header)} numbers below the header row "
+                                 f"({exc})") from None
+    if not header or data.shape[0] < 1:
+        raise ECGRecordError(f"{path}: expected a header row of lead names and data rows, got {data.shape[0]} rows")
+    if data.shape[1] != len(header):
+        raise ECGRecordError(f"{path}: expected {len(header)} values per row (the header's columns), "
+                             f"got {data.shape[1]}")
     lower = [h.lower() for h in header]
     time_col, time_scale = None, 1.0
     for names, scale in ((TIME_COLUMNS_MS, 1.0), (TIME_COLUMNS_S, 1000.0)):
