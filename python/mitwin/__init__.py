@@ -50,6 +50,10 @@ _EXPORTS: dict[str, str] = {
     "Infarct": "mitwin.infarct",
     "SCENARIOS": "mitwin.infarct",
     "load_scenarios": "mitwin.infarct",
+    "paper_scenarios": "mitwin.infarct",
+    "ScenarioRecord": "mitwin.infarct",
+    "ScenarioSet": "mitwin.infarct",
+    "TISSUES": "mitwin.tissue",
     # errors
     "MitwinError": "mitwin.errors",
 }
