@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from mitwin.ep.criteria import NORMAL_RANGES, check_ecg, frontal_axis
 from mitwin.ep.ecg import ECG, LEADS
 
@@ -116,6 +117,8 @@ def test_named_errors():
         check_ecg(ECG(np.zeros((8, 50)), 1.0, LEADS))
     with pytest.raises(ValueError, match="window"):
         check_ecg(good, window=(50.0, 10.0))
+    with pytest.raises(ValueError, match="window"):
+        check_ecg(good, window="whole")
     with pytest.raises(ValueError, match="ecg"):
         check_ecg(np.zeros((8, 50)))  # type: ignore[arg-type]
     assert np.isnan(frontal_axis(0.0, 0.0))
@@ -133,3 +136,23 @@ def test_cli_check_ecg(tmp_path, capsys):
     bad = _ecg(*_limb_leads(-e * 0.5, e * 0.1), _normal_precordial(n)).to_csv(tmp_path / "bad.csv")
     assert main(["check-ecg", str(bad), "--json"]) == 1
     assert '"axis": false' in capsys.readouterr().out
+
+
+REAL = "/work/shared/data/ecg"
+
+
+@pytest.mark.parametrize("record", ["HR06004", "HR06005", "HR06006"])
+def test_real_normal_records(record):
+    """PTB-XL records labelled normal (sinus rhythm, normal ECG): the extracted QRS has a normal axis,
+    V1 net negative and V6 net positive (the labels of the database, independent of mitwin)."""
+    import os
+
+    if not os.path.exists(f"{REAL}/{record}.hea"):
+        pytest.skip("the PTB-XL sample records are not available")
+    from mitwin.ep.extract import extract_qrs
+    from mitwin.ep.records import read_ecg
+
+    qrs = extract_qrs(read_ecg(f"{REAL}/{record}"))
+    c = check_ecg(qrs, window="signal")
+    assert c.passed["axis"] and c.passed["v1_negative"] and c.passed["v6_positive"], c.summary()
+    assert 70.0 <= c.qrs_ms <= 110.0

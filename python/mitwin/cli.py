@@ -134,7 +134,9 @@ def _read_qrs(path: Path, record: bool) -> object:
 def _cmd_check_ecg(args: argparse.Namespace) -> int:
     from .ep.criteria import check_ecg
 
-    c = check_ecg(_read_qrs(args.ecg, args.record))  # type: ignore[arg-type]
+    record = args.record or args.ecg.suffix.lower() in (".hea", ".mat", ".dat", "")
+    # an extracted QRS runs from its delineated onset to its offset: the whole signal is the QRS
+    c = check_ecg(_read_qrs(args.ecg, record), window="signal" if record else None)  # type: ignore[arg-type]
     print(c.to_json() if args.json else c.summary())
     return 0 if c.normal else 1
 

@@ -172,7 +172,7 @@ def _validate(ecg: Any) -> tuple[np.ndarray, float, tuple[str, ...]]:
     return sig, dt, leads
 
 
-def check_ecg(ecg: _Leads, *, window: tuple[float, float] | None = None) -> ECGCriteria:
+def check_ecg(ecg: _Leads, *, window: tuple[float, float] | str | None = None) -> ECGCriteria:
     """Measure the normal-ECG criteria of a QRS and compare them with :data:`NORMAL_RANGES`.
 
     Parameters
@@ -180,9 +180,12 @@ def check_ecg(ecg: _Leads, *, window: tuple[float, float] | None = None) -> ECGC
     ecg : ECG
         Any QRS with the leads I, II, V1..V6 (more are ignored) at any sampling interval ``dt`` ms:
         a simulated QRS (``Simulation.qrs``) or a measured one (:func:`mitwin.ep.extract.extract_qrs`).
-    window : (onset, offset), optional
-        QRS onset and offset in ms (the time axis of ``ecg``, i.e. including ``t0``); default the
-        bounds found by :func:`mitwin.ep.ecg.qrs_duration`. Areas and amplitudes are taken there.
+    window : (onset, offset), "signal" or None
+        QRS onset and offset in ms (the time axis of ``ecg``, i.e. including ``t0``); ``"signal"``:
+        the whole signal is the QRS (a QRS already delineated, e.g. by
+        :func:`mitwin.ep.extract.extract_qrs`; its duration is the signal's); None (default): the
+        bounds found by :func:`mitwin.ep.ecg.qrs_duration` (spatial velocity), as for a simulated QRS
+        that starts and ends at rest. Areas and amplitudes are taken in the window.
 
     Returns
     -------
@@ -200,6 +203,11 @@ def check_ecg(ecg: _Leads, *, window: tuple[float, float] | None = None) -> ECGC
     if window is None:
         dur, onset, offset = qrs_duration(sig, dt, return_bounds=True)
         onset, offset = onset + t0, offset + t0
+    elif isinstance(window, str):
+        if window != "signal":
+            raise ValueError(f"window: expected (onset, offset) ms, 'signal' or None, got {window!r}")
+        onset, offset = t0, t0 + (sig.shape[1] - 1) * dt
+        dur = offset - onset
     else:
         onset, offset = (float(v) for v in window)
         if not (math.isfinite(onset) and math.isfinite(offset) and offset > onset):
