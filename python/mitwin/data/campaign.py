@@ -13,8 +13,10 @@ workers need no shared file system. When all subjects are there the parts are me
 them; a finished campaign reruns as a no-op; the same cohort and settings give a
 byte-identical file.
 
-QRS complexes longer than 512 samples (512 ms at 1 kHz) are cut to 512 with a logged warning;
-``qrs_length`` then is 512 while ``qrs_duration`` is measured on the full signal.
+Every QRS is stored whole (never cut): a subject's ``qrs`` array is as long as its longest QRS and
+``qrs_length`` gives each row's length (see :mod:`mitwin.data.store`); models that need a fixed
+input length crop or pad it themselves (:class:`mitwin.data.torchdata.InfarctDataset`). A resumed
+campaign first removes the temporary files that a killed part write or merge left behind.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from ..ep.forward import DEFAULT_SPEEDS, prepare
 from ..ep.leadfield import QRSOptions
 from ..ep.leads import ELECTRODES, LEADS
 from ..infarct import SCENARIOS, ScenarioSet, as_scenario_set, load_scenarios
-from .store import QRS_SAMPLES, Header, SubjectRecord, merge, read_header, validate_dataset, write_part
+from .._atomic import remove_leftovers
+from .store import Header, SubjectRecord, merge, open_dataset, read_header, validate_dataset, write_part
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,6 @@ class CampaignSettings:
     dense_speed: float = DENSE_SPEED
     sparse_speed: float = SPARSE_SPEED
     purkinje_speed: float = PURKINJE_SPEED
-    qrs_samples: int = QRS_SAMPLES
     n_cloud: int = 4096
     n_coarse: int = 1024
     n_dense: int = 4096
@@ -84,7 +86,7 @@ class CampaignSettings:
             "endocardial_speeds_m_per_s": {"dense": self.dense_speed, "sparse": self.sparse_speed},
             "purkinje_speed_m_per_s": self.purkinje_speed,
             "root_sites": {k: list(v) for k, v in ROOT_SITES.items()}, "his_site": list(HIS_SITE),
-            "dt_ms": self.dt_ms, "qrs_samples": self.qrs_samples, "qrs_options": self.qrs_options.to_dict(),
+            "dt_ms": self.dt_ms, "qrs_storage": "whole", "qrs_options": self.qrs_options.to_dict(),
             "n_cloud": self.n_cloud, "n_coarse": self.n_coarse, "n_dense": self.n_dense,
             "seed_rule": "SeedSequence([cohort seed, subject index]).generate_state(1)[0]",
             "tissue": self.scenarios.tissue,
@@ -94,7 +96,7 @@ class CampaignSettings:
         return Header(
             mitwin_version=__version__, leads=tuple(LEADS), scenario_names=("baseline", *self.scenarios),
             scenarios_json=self.scenarios.to_json(),
-            config_json=json.dumps(self.config(), sort_keys=True), dt_ms=self.dt_ms, qrs_samples=self.qrs_samples,
+            config_json=json.dumps(self.config(), sort_keys=True), dt_ms=self.dt_ms,
         )
 
 
@@ -169,19 +171,13 @@ def simulate_subject(path: str | Path, index: int, settings: CampaignSettings) -
     lap("simulate")
     at, labels, length = batch.at, batch.labels, batch.qrs_length
     k_rows = at.shape[0]
-    qrs = np.zeros((k_rows, len(LEADS), settings.qrs_samples), dtype=np.float32)
+    qrs = np.zeros((k_rows, len(LEADS), int(np.max(length))), dtype=np.float32)  # whole, padded to the longest
     duration = np.empty(k_rows, dtype=np.float32)
-    cut = []
     for k in range(k_rows):
         sig = batch.qrs.signals[k, :, : length[k]]
         duration[k] = qrs_duration(sig, settings.dt_ms)
-        m = min(int(length[k]), settings.qrs_samples)
-        if m < length[k]:
-            cut.append(f"{(['baseline', *settings.scenarios])[k]} ({int(length[k])})")
-        qrs[k, :, :m] = sig[:, :m]
-    if cut:
-        log.warning("%s: QRS longer than %d samples cut: %s", sid, settings.qrs_samples, ", ".join(cut))
-    qrs_length = np.minimum(length, settings.qrs_samples).astype(np.int32)
+        qrs[k, :, : length[k]] = sig
+    qrs_length = np.asarray(length, dtype=np.int32)
     lap("qrs")
     cloud_features, cloud_index = _cloud(heart, settings.n_cloud, seed, point_cloud)
     coarse, dense = surface_targets(heart, n_coarse=settings.n_coarse, n_dense=settings.n_dense, seed=seed)
@@ -226,10 +222,8 @@ def _existing_subjects(out: Path, header: Header) -> list[str]:
     if old != header:
         raise DatasetError(f"out: {out} holds a campaign with other settings (scenarios, speeds, method or "
                            "mitwin version); choose another path or delete it")
-    import h5py
-
-    with h5py.File(out, "r") as f:
-        return list(f["subjects"]) if "subjects" in f else []
+    with open_dataset(out) as ds:
+        return list(ds.subjects)
 
 
 def _as_count(value: Any, name: str) -> int | None:
@@ -297,10 +291,12 @@ def run_campaign(cohort_dir: str | Path, out: str | Path, subjects: int | None =
     header = settings.header()
     existing = set(_existing_subjects(out, header))
     wanted = {p.stem: (i, p) for i, p in enumerate(paths)}
+    parts_dir = out.with_name(out.name + ".parts")
+    for leftover in [out, *(parts_dir / f"{sid}.h5" for sid in wanted)]:
+        remove_leftovers(leftover)  # temporaries of a killed merge or part write
     if set(wanted) <= existing:
         log.info("%s already holds these %d subjects; nothing to do", out, len(wanted))
         return out
-    parts_dir = out.with_name(out.name + ".parts")
     parts = {sid: parts_dir / f"{sid}.h5" for sid in wanted if sid not in existing}
     todo = [sid for sid, part in parts.items() if not _part_done(part, header, sid)]
     log.info("%d subjects: %d in %s, %d finished parts, %d to simulate", len(wanted), len(existing & set(wanted)),
