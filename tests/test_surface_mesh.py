@@ -2,7 +2,7 @@
 
 The reference is the original tet mesh: its volume (sum of tet volumes), its boundary nodes and
 labels, its coordinates. The VTP files are written here from the VTK XML format description
-(ASCII and base64 binary), independently of the reader.
+(ASCII, base64 binary and raw appended data), independently of the reader.
 """
 
 from __future__ import annotations
@@ -53,26 +53,42 @@ def boundary(subject):
     return subject.points[used], remap[faces], label, volume
 
 
-def _write_vtp(path, points, triangles, cell_class, *, binary: bool) -> None:
-    """VTK XML PolyData with a per-cell Int32 'class' array (ASCII, or inline base64 with a UInt32 size header)."""
+def _write_vtp(path, points, triangles, cell_class, *, mode: str) -> None:
+    """VTK XML PolyData with a per-cell Int32 'class' array, as VTK writes it: ASCII, inline base64 or raw
+    appended data (each binary block preceded by its UInt32 byte count), with empty Verts/Lines/Strips."""
+    appended = bytearray()
+
     def array(name, data, vtk_type, comps=None):
         data = np.ascontiguousarray(data)
         nc = f' NumberOfComponents="{comps}"' if comps else ""
-        if binary:
-            raw = data.tobytes()
+        raw = data.tobytes()
+        if mode == "appended":
+            offset = len(appended)
+            appended.extend(np.uint32(len(raw)).tobytes() + raw)
+            return f'<DataArray type="{vtk_type}" Name="{name}"{nc} format="appended" offset="{offset}"/>'
+        if mode == "binary":
             text = base64.b64encode(np.uint32(len(raw)).tobytes() + raw).decode()
             return f'<DataArray type="{vtk_type}" Name="{name}"{nc} format="binary">{text}</DataArray>'
-        return f'<DataArray type="{vtk_type}" Name="{name}"{nc} format="ascii">{" ".join(map(str, data.ravel()))}' \
-               "</DataArray>"
+        return f'<DataArray type="{vtk_type}" Name="{name}"{nc} format="ascii">\n{" ".join(map(str, data.ravel()))}' \
+               "\n</DataArray>"
+
+    def empty_cells(tag):
+        return (f"<{tag}>{array('connectivity', np.zeros(0, '<i8'), 'Int64')}"
+                f"{array('offsets', np.zeros(0, '<i8'), 'Int64')}</{tag}>")
 
     n, f = points.shape[0], triangles.shape[0]
-    xml = (f'<?xml version="1.0"?>\n<VTKFile type="PolyData" version="1.0" byte_order="LittleEndian" '
-           f'header_type="UInt32"><PolyData><Piece NumberOfPoints="{n}" NumberOfVerts="0" NumberOfLines="0" '
-           f'NumberOfStrips="0" NumberOfPolys="{f}"><Points>{array("Points", points.astype("<f8"), "Float64", 3)}'
-           f'</Points><Verts/><Lines/><Strips/><Polys>{array("connectivity", triangles.astype("<i8"), "Int64")}'
-           f'{array("offsets", 3 * np.arange(1, f + 1, dtype="<i8"), "Int64")}</Polys>'
-           f'<CellData>{array("class", cell_class.astype("<i4"), "Int32")}</CellData></Piece></PolyData></VTKFile>')
-    path.write_text(xml)
+    body = (f'<Piece NumberOfPoints="{n}" NumberOfVerts="0" NumberOfLines="0" NumberOfStrips="0" '
+            f'NumberOfPolys="{f}"><CellData>{array("class", cell_class.astype("<i4"), "Int32")}</CellData>'
+            f'<Points>{array("Points", points.astype("<f8"), "Float64", 3)}</Points>'
+            f'{empty_cells("Verts")}{empty_cells("Lines")}{empty_cells("Strips")}'
+            f'<Polys>{array("connectivity", triangles.astype("<i8"), "Int64")}'
+            f'{array("offsets", 3 * np.arange(1, f + 1, dtype="<i8"), "Int64")}</Polys></Piece>')
+    head = ('<?xml version="1.0"?>\n<VTKFile type="PolyData" version="1.0" byte_order="LittleEndian" '
+            f'header_type="UInt32">\n<PolyData>\n{body}\n</PolyData>\n')
+    data = head.encode()
+    if mode == "appended":
+        data += b'<AppendedData encoding="raw">\n_' + bytes(appended) + b"\n</AppendedData>\n"
+    path.write_bytes(data + b"</VTKFile>\n")
 
 
 def _assert_like_the_original(g: Heart, subject: Heart, volume: float, rel: float) -> None:
@@ -88,11 +104,11 @@ def _assert_like_the_original(g: Heart, subject: Heart, volume: float, rel: floa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("binary", [False, True])
-def test_vtp_with_cell_classes_round_trip(subject, boundary, tmp_path, binary):
+@pytest.mark.parametrize("mode", ["ascii", "binary", "appended"])
+def test_vtp_with_cell_classes_round_trip(subject, boundary, tmp_path, mode):
     points, tris, label, volume = boundary
     path = tmp_path / "biv.vtp"
-    _write_vtp(path, points, tris, np.array([COBIVECO[KEYS[i]] for i in label]), binary=binary)
+    _write_vtp(path, points, tris, np.array([COBIVECO[KEYS[i]] for i in label]), mode=mode)
     s = read_labelled_surface(path)
     assert np.array_equal(s.points, points) and np.array_equal(s.triangles, tris) and np.array_equal(s.labels, label)
     g = mesh_surface(path, electrodes=subject.electrodes)  # the given triangles kept as the boundary
@@ -171,6 +187,22 @@ def test_labelled_boundary_of_a_heart(subject, boundary, tmp_path):
     out = tmp_path / "biv.vtu"
     assert cli.main(["mesh", str(tmp_path / "biv.vtk"), "--out", str(out), "--resolution", "5"]) == 0
     _assert_like_the_original(Heart.load(out), subject, volume, 0.02)
+
+
+@pytest.mark.slow
+def test_surface_in_cm_in_a_canonical_frame(subject, boundary):
+    """The one units rule and the pose rule apply to surfaces: cm converted, a long axis along +z re-posed."""
+    points, tris, label, volume = boundary
+    rot = np.array(subject.meta["rotation"])
+    with pytest.warns(UserWarning) as record:
+        g = mesh_surface(LabelledSurface(points @ rot / 10.0, tris, label))
+    messages = " | ".join(str(w.message) for w in record)
+    assert "suggests cm" in messages and "does not lie like a heart" in messages
+    assert abs(float(tet_signed_volumes(g.points, g.tets).sum()) - volume) < 1e-6 * volume
+    lv = g.points[g.surfaces["lv_endo"]].mean(axis=0)
+    s = g.points[g.surfaces["rv_endo"]].mean(axis=0) - lv
+    s /= np.linalg.norm(s)
+    assert (g.electrodes["V1"] - lv) @ s > 20.0 and (g.electrodes["V6"] - lv) @ s < -50.0
 
 
 def test_surface_files_point_to_the_mesher(tmp_path):

@@ -163,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("mesh", help="tetrahedralise a closed labelled surface into a heart (.vtu)")
     p.add_argument("surface", type=Path, nargs="?", default=None,
-                   help="VTP/PLY/VTK/OBJ surface with a per-cell or per-point class (1 base, 2 epi, 3 LV, 4 RV)")
+                   help="VTP/PLY/VTK surface with a per-cell or per-point class (1 base, 2 epi, 3 LV, 4 RV)")
     for key in ("lv-endo", "rv-endo", "epi", "base"):
-        p.add_argument(f"--{key}", type=Path, default=None, help=f"the {key} surface as its own file (also STL)")
+        p.add_argument(f"--{key}", type=Path, default=None, help=f"the {key} surface as its own file (also STL/OBJ)")
     p.add_argument("--out", type=Path, required=True, help="the heart to write (.vtu)")
     p.add_argument("--resolution", type=float, default=None, help="remesh at this edge length in mm (default: keep "
                    "the surface's triangles)")

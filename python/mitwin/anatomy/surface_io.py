@@ -7,11 +7,12 @@ UnstructuredGrid one only in its tags (``Polys`` with ``connectivity``/``offsets
 blocks (ASCII, base64, compressed or raw appended) left byte for byte as they are, and meshio
 decodes them.
 
-Labels: a per-cell (triangle) or per-point integer array. Its name is ``label_array`` or the first
-of :data:`LABEL_ARRAYS` that the file has; its values map to the surfaces by ``labels`` (default:
-Cobiveco's classes, 1 base, 2 epi, 3 lv_endo, 4 rv_endo). A per-point array labels each
-triangle by the majority of its three nodes (three different labels: the first of lv_endo,
-rv_endo, epi, base among them). STL, OBJ and OFF files carry no labels: give one file per surface.
+A single file (VTP, PLY, VTK) carries the labels: a per-cell (triangle) or per-point integer
+array. Its name is ``label_array`` or the first of :data:`LABEL_ARRAYS` that the file has; its
+values map to the surfaces by ``labels`` (default: Cobiveco's classes, 1 base, 2 epi, 3 lv_endo,
+4 rv_endo). A per-point array labels each triangle by the majority of its three nodes (three
+different labels: the first of lv_endo, rv_endo, epi, base among them). STL, OBJ and OFF files
+carry no labels: give one file per surface (any of the formats above).
 """
 
 from __future__ import annotations
@@ -84,12 +85,19 @@ def _read_vtp(path: Path):
     text = head.decode("utf-8")
     if 'type="PolyData"' not in text:
         raise MeshError(f"path: {str(path)!r} is not a VTK PolyData file")
+    moved = []  # the (empty) Verts/Lines/Strips arrays go to FieldData: raw appended data is read by offset
     for section in ("Verts", "Lines", "Strips"):
         n = re.findall(rf'NumberOf{section}="(\d+)"', text)
         if any(int(v) for v in n):
             raise MeshError(f"path: {str(path)!r} holds {section.lower()}; expected triangles (Polys) only")
+        if m:  # only appended data needs them (by offset); inline arrays are dropped
+            for body in re.findall(rf"<{section}>(.*?)</{section}>", text, flags=re.S):
+                moved.append(re.sub(r'Name="', f'Name="{section}_', body))
         text = re.sub(rf"<{section}>.*?</{section}>|<{section}\s*/>", "", text, flags=re.S)
         text = re.sub(rf'\s+NumberOf{section}="\d+"', "", text)
+    if moved:
+        text = re.sub(r"(<PolyData[^>]*>)", lambda mm: mm.group(1) + "<FieldData>" + "".join(moved) + "</FieldData>",
+                      text, count=1)
     n_polys = [int(v) for v in re.findall(r'NumberOfPolys="(\d+)"', text)]
     if len(n_polys) != 1:
         raise MeshError(f"path: {str(path)!r}: expected one Piece with Polys, found {len(n_polys)}")
@@ -147,7 +155,7 @@ def read_labelled_surface(path: str | Path, *, label_array: str | None = None,
 
     Parameters
     ----------
-    path : a VTP, PLY, VTK, OBJ or OFF file.
+    path : a VTP, PLY or VTK file.
     label_array : name of the per-cell or per-point integer array (default: the first of
         :data:`LABEL_ARRAYS` present).
     labels : label value -> surface key; default Cobiveco's (1 base, 2 epi, 3 lv_endo, 4 rv_endo).

@@ -63,8 +63,8 @@ def mesh_surface(source: str | Path | Mapping[str, Any] | LabelledSurface, *, re
 
     Parameters
     ----------
-    source : a surface file (VTP, PLY, VTK, OBJ, OFF) with a per-cell or per-point class;
-        or a dict ``lv_endo, rv_endo, epi, base`` -> a surface file (also STL) or a
+    source : a surface file (VTP, PLY, VTK) with a per-cell or per-point class;
+        or a dict ``lv_endo, rv_endo, epi, base`` -> a surface file (also STL, OBJ, OFF) or a
         ``(points (N, 3), triangles (F, 3))`` pair; or a
         :class:`~mitwin.anatomy.surface_io.LabelledSurface`.
     resolution_mm : target tet edge length (mm) of a remeshed surface, in [0.3, 20]; None keeps
