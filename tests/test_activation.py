@@ -13,7 +13,7 @@ from scipy.sparse.csgraph import dijkstra as scipy_dijkstra
 import mitwin
 from mitwin import _core
 from mitwin.anatomy.synthetic import box_mesh
-from mitwin.ep.activation import ActivationSolver, activation_times
+from mitwin.ep.activation import DEFAULT_SPEEDS, METHODS, ActivationSolver, activation_times
 from mitwin.errors import MeshError, UnreachableError
 
 V = 0.6  # m/s
@@ -206,7 +206,9 @@ def test_dijkstra_matches_scipy_on_shell(small_shell, rng):
     factor = np.where(rng.random(n) < 0.2, 0.1, 1.0)
     roots = sh.endo[[0, 40, 90]]
     t0 = np.array([0.0, 3.0, 6.0])
-    solver = ActivationSolver(sh.points, sh.tets, sh.fibres, sh.sheets, speeds=speeds, endo_speed=endo, method="dijkstra")
+    solver = ActivationSolver(
+        sh.points, sh.tets, sh.fibres, sh.sheets, speeds=speeds, endo_speed=endo, method="dijkstra"
+    )
     at = solver.solve(roots, t0, factor)
     i, j, w = _numpy_edge_weights(sh.points, sh.tets, sh.fibres, sh.sheets, speeds, endo)
     # directed costs: reaching a node costs 1 / its factor; a virtual super-source carries the start times
@@ -411,12 +413,54 @@ def test_warnings_are_errors_here():
 
 
 def test_extreme_but_valid_values_do_not_overflow(cube):
+    """The slowest factor and the latest start accepted give finite, exact-in-shape times."""
     points, tets, f, s = cube
     factor = np.ones(64)
-    factor[10] = 1e-300
+    factor[10] = 1e-6
     for method in ("dijkstra", "eikonal"):
         solver = ActivationSolver(points, tets, f, s, method=method)
-        at = solver.solve([0], [1e250], factor)
-        assert np.all(np.isfinite(at)) and at[0] == 1e250
+        at = solver.solve([0], [1e6], factor)
+        assert np.all(np.isfinite(at)) and at[0] == 1e6
         slow = solver.solve([0], None, factor)
-        assert slow[10] > 1e299 and np.all(slow[np.arange(64) != 10] < 1e3)
+        healthy = solver.solve([0])
+        # node 10 is reached at a millionth of the speed over at least its distance to an opposite tet face
+        # (>= half its shortest edge on this mesh of Kuhn cubes): of the order 1e6 x an edge's time
+        fastest = min(np.linalg.norm(points[10] - points[j]) for j in range(64) if j != 10) / max(DEFAULT_SPEEDS)
+        assert 0.5e6 * fastest <= slow[10] < np.inf
+        assert np.all(slow[np.arange(64) != 10] < 1e3)
+        assert np.all(slow >= healthy - 1e-9)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(roots=[0], root_times=[1e16]), r"root_times: expected start times in \[0, 1e\+06\] ms"),
+        (dict(roots=[0], root_times=[1e250]), r"root_times: expected start times in \[0, 1e\+06\] ms"),
+        (dict(roots=[0], speed_factor=np.full(64, 1e-300)), r"speed_factor: expected speed factors in \[1e-06, 1\]"),
+        (dict(roots=np.ones(64, dtype=bool)), "roots: expected integer indices"),
+        (dict(roots=[0], speed_factor=np.ones(64, dtype=complex)), "speed_factor: expected a real array"),
+    ],
+)
+def test_solve_rejects_unbounded_inputs(cube, kwargs, match):
+    """Inputs that once hung the solver or were silently reinterpreted."""
+    points, tets, f, s = cube
+    for method in METHODS:
+        with pytest.raises(ValueError, match=match):
+            ActivationSolver(points, tets, f, s, method=method).solve(**kwargs)
+
+
+@pytest.mark.parametrize("speeds", [(1e-300, 0.5, 0.5), (1e300, 0.5, 0.5), (0.5, 0.5, 2e4)])
+def test_absurd_speeds_are_reported_as_speeds(cube, speeds):
+    points, tets, f, s = cube
+    with pytest.raises(ValueError, match=r"^speeds: expected three speeds in \[0.0001, 10000\] m/s"):
+        ActivationSolver(points, tets, f, s, speeds=speeds)
+    with pytest.raises(ValueError, match=r"^endo_speed: expected speeds in \[0.0001, 10000\] m/s"):
+        ActivationSolver(points, tets, f, s, endo_speed=np.full(64, speeds[0] if speeds[0] != 0.5 else 2e4))
+
+
+def test_root_time_horizon_is_reached_without_stepping_every_bucket(cube):
+    """Roots 1e6 ms apart (1e5 bucket cycles): the late root is activated from the early one."""
+    points, tets, f, s = cube
+    for method in METHODS:
+        solver = ActivationSolver(points, tets, f, s, method=method)
+        np.testing.assert_array_equal(solver.solve([0, 63], [0.0, 1e6]), solver.solve([0]))

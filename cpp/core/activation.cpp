@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -192,6 +193,12 @@ double face_height(double lab, double lac, double lbc, double lax, double lbx, d
 
 std::string str(Index v) { return std::to_string(v); }
 
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
+
 }  // namespace
 
 ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const Index* tets, Index n_tets,
@@ -199,12 +206,18 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
                                    const double* endo_speed, ActivationMethod method)
     : method_(method), graph_(MeshGraph::from_tets(tets, n_tets, n_nodes)), speeds_(speeds) {
   for (double v : speeds) {
-    if (!(v > 0.0) || !std::isfinite(v)) throw std::invalid_argument("speeds: expected finite values > 0");
+    if (!(v >= kMinSpeed && v <= kMaxSpeed)) {
+      throw std::invalid_argument("speeds: expected speeds in [" + num(kMinSpeed) + ", " + num(kMaxSpeed) +
+                                  "] m/s, got " + num(v));
+    }
   }
   const std::size_t n = static_cast<std::size_t>(n_nodes);
   points_.assign(points, points + 3 * n);
   for (double v : points_) {
-    if (!std::isfinite(v)) throw std::invalid_argument("points: expected finite coordinates");
+    if (!(std::abs(v) <= kMaxCoordinate)) {
+      throw std::invalid_argument("points: expected finite coordinates within +-" + num(kMaxCoordinate) + " mm, got " +
+                                  num(v));
+    }
   }
 
   // nodal frames, orthonormalised
@@ -237,9 +250,10 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
   if (endo_speed != nullptr) {
     for (std::size_t i = 0; i < n; ++i) {
       const double v = endo_speed[i];
-      if (v < 0.0 || std::isinf(v)) {
-        throw std::invalid_argument("endo_speed: node " + str(static_cast<Index>(i)) +
-                                    " has a negative or infinite speed; use NaN or 0 off the layer");
+      if (v < 0.0 || std::isinf(v) || (v > 0.0 && !(v >= kMinSpeed && v <= kMaxSpeed))) {
+        throw std::invalid_argument("endo_speed: node " + str(static_cast<Index>(i)) + " has speed " + num(v) +
+                                    "; expected [" + num(kMinSpeed) + ", " + num(kMaxSpeed) +
+                                    "] m/s on the layer, NaN or 0 off it");
       }
       if (v > 0.0) {
         endo_[i] = v;
@@ -375,8 +389,9 @@ void ActivationSolver::check_sources(const Index* roots, const double* root_time
     if (roots[r] < 0 || roots[r] >= n_nodes()) {
       throw std::invalid_argument("roots: index " + str(roots[r]) + " is outside [0, " + str(n_nodes()) + ")");
     }
-    if (root_times != nullptr && !(root_times[r] >= 0.0 && std::isfinite(root_times[r]))) {
-      throw std::invalid_argument("root_times: expected finite values >= 0 ms");
+    if (root_times != nullptr && !(root_times[r] >= 0.0 && root_times[r] <= kMaxRootTime)) {
+      throw std::invalid_argument("root_times: expected start times in [0, " + num(kMaxRootTime) + "] ms, got " +
+                                  num(root_times[r]));
     }
   }
 }
@@ -385,8 +400,9 @@ void ActivationSolver::check_factors(const double* speed_factor, Index n_sets) c
   if (speed_factor == nullptr) return;
   const std::size_t total = static_cast<std::size_t>(n_sets) * static_cast<std::size_t>(n_nodes());
   for (std::size_t i = 0; i < total; ++i) {
-    if (!(speed_factor[i] > 0.0 && speed_factor[i] <= 1.0)) {
-      throw std::invalid_argument("speed_factor: expected values in (0, 1], got " + std::to_string(speed_factor[i]));
+    if (!(speed_factor[i] >= kMinFactor && speed_factor[i] <= 1.0)) {
+      throw std::invalid_argument("speed_factor: expected values in [" + num(kMinFactor) + ", 1], got " +
+                                  num(speed_factor[i]));
     }
   }
 }
@@ -408,6 +424,24 @@ struct Buckets {
     if (k < cur) k = cur;
     b[static_cast<std::size_t>(k & (n_buckets - 1))].push_back(v);
     ++count;
+  }
+
+  // Re-queues every queued node with the window starting at the earliest of their times.
+  void restart(const std::uint8_t* queued, const double* t) {
+    std::vector<std::int32_t> live;
+    double t_min = std::numeric_limits<double>::infinity();
+    for (std::int64_t k = 0; k < n_buckets; ++k) {
+      for (std::int32_t v : b[static_cast<std::size_t>(k)]) {
+        if (queued[v]) {
+          live.push_back(v);
+          t_min = std::min(t_min, t[v]);
+        }
+      }
+      b[static_cast<std::size_t>(k)].clear();
+    }
+    count = 0;
+    cur = std::max(cur, static_cast<std::int64_t>(t_min * inv_width));
+    for (std::int32_t v : live) push(v, t[v]);
   }
 };
 
@@ -533,7 +567,13 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   n_buckets = pow2;
   if (ws.buckets.size() < static_cast<std::size_t>(n_buckets)) ws.buckets.resize(static_cast<std::size_t>(n_buckets));
   for (auto& b : ws.buckets) b.clear();
-  Buckets q{ws.buckets, 1.0 / width, n_buckets, static_cast<std::int64_t>(std::min(t_start / width, 1e15))};
+  double t_last = 0.0;  // the latest start: its bucket index must stay exact in double (< 2^52)
+  for (Index r = 0; r < n_roots; ++r) t_last = std::max(t_last, root_times != nullptr ? root_times[r] : 0.0);
+  if (t_last / width > 0x1p52) {
+    throw std::invalid_argument("root_times: a start at " + num(t_last) + " ms is more than 2^52 bucket widths (" +
+                                num(width) + " ms, the shortest edge's travel time) away");
+  }
+  Buckets q{ws.buckets, 1.0 / width, n_buckets, static_cast<std::int64_t>(std::min(t_start / width, 0x1p52))};
   for (std::size_t i = 0; i < n; ++i) {
     if (ws.t[i] < kInf) {
       q.push(static_cast<std::int32_t>(i), ws.t[i]);
@@ -557,8 +597,10 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   const Incidence* incidence = incidence_.data();
   const std::int32_t* tet_ptr = graph_.tet_ptr.data();
 
+  std::int64_t idle = 0;  // buckets visited in a row without processing a node
   while (q.count > 0) {
     std::vector<std::int32_t>& bucket = q.b[static_cast<std::size_t>(q.cur & (q.n_buckets - 1))];
+    bool processed = false;
     for (std::size_t p = 0; p < bucket.size(); ++p) {
       const std::int32_t u = bucket[p];
       if (!queued[u]) continue;
@@ -569,6 +611,7 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
         continue;
       }
       queued[u] = 0;
+      processed = true;
       if (!eikonal) {
         for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
           const std::int32_t v = adj[k].node;
@@ -707,6 +750,13 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
     q.count -= static_cast<std::int64_t>(bucket.size());
     bucket.clear();
     ++q.cur;
+    idle = processed ? 0 : idle + 1;
+    // a whole cycle without work: every queued value lies beyond the window (late starts); move
+    // the window to the earliest of them instead of stepping through the empty buckets
+    if (idle >= q.n_buckets && q.count > 0) {
+      q.restart(queued, t);
+      idle = 0;
+    }
   }
   std::copy(ws.t.begin(), ws.t.end(), out);
 

@@ -52,6 +52,16 @@ namespace mitwin {
 
 enum class ActivationMethod { kDijkstra, kEikonal };
 
+// Bounds on the inputs (Python checks the same, mitwin.ep.activation): conduction speeds (m/s) and
+// coordinates (mm) of a physical range, so that no travel time overflows or underflows; root start
+// times (ms) within a horizon, so that the bucket queue reaches every start in bounded work.
+constexpr double kMinSpeed = 1e-4;
+constexpr double kMaxSpeed = 1e4;
+constexpr double kMaxCoordinate = 1e6;
+constexpr double kMaxRootTime = 1e6;
+// Smallest speed factor of a conducting node (0 is accepted too: blocked).
+constexpr double kMinFactor = 1e-6;
+
 // Per-thread scratch buffers, reused across solves (no allocation inside the solve loop once
 // the buckets have grown to their working size).
 struct ActivationWorkspace {

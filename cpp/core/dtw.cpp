@@ -24,11 +24,14 @@ double accumulated_cost(const double* a, Index n, const double* b, Index m, cons
   double* prev = work.data();
   double* cur = work.data() + width;
   prev[0] = 0.0;  // the virtual cell C(-1, -1)
-  const bool banded = opt.band >= 0;
+  // A radius of n or more keeps every cell: saturate it there, so that the limits below cannot
+  // overflow whatever band was asked for.
+  const bool banded = opt.band >= 0 && opt.band < n;
+  const Index band = banded ? opt.band : 0;
   const Index shift = n - m;  // >= 0
   for (Index i = 0; i < n; ++i) {
-    const Index lo = banded ? std::max<Index>(0, i - opt.band - shift) : 0;
-    const Index hi = banded ? std::min<Index>(m - 1, i + opt.band) : m - 1;
+    const Index lo = banded ? std::max<Index>(0, i - band - shift) : 0;
+    const Index hi = banded ? std::min<Index>(m - 1, i + band) : m - 1;
     // Cells just outside this row's strip are read by this row and the next one: make them inf.
     cur[lo] = kInf;
     if (hi + 2 <= m) cur[hi + 2] = kInf;
@@ -46,7 +49,7 @@ double accumulated_cost(const double* a, Index n, const double* b, Index m, cons
 // each thread with its own DTW work buffer.
 template <class Fn>
 void for_each_item(Index n_items, int n_threads, Fn&& fn) {
-  const int threads = resolve_threads(n_threads);
+  const int threads = static_cast<int>(std::min<Index>(resolve_threads(n_threads), std::max<Index>(n_items, 1)));
   (void)threads;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads)

@@ -12,7 +12,8 @@
 //
 // i.e. the strip between the two diagonals j = i and j = i + (m - n), widened by r on both sides
 // (tslearn's sakoe_chiba_radius = r, dtaidistance's window = r + 1); r < 0 means no band. The strip
-// always holds a path from (0, 0) to (n - 1, m - 1), so any r >= 0 is feasible.
+// always holds a path from (0, 0) to (n - 1, m - 1), so any r >= 0 is feasible; r >= max(n, m)
+// keeps every cell (the same as no band), and larger radii are treated as that.
 //
 // The distance of one lead is
 //

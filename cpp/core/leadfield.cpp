@@ -105,13 +105,53 @@ bool bin_nodes(const double* lead, const double* times, Index c0, Index c1, doub
   }
 }
 
+constexpr Index kChunk = 2048;  // nodes per cache block: 2048 * n_leads doubles of L
+constexpr Index kMaxBlocks = 16;
+constexpr Index kMinBlockWork = 16384;  // node-maps per block at least: few partial bins for one map
+constexpr Index kGroup = 32;  // maps per group: bounds the partial bins to 16 * 32 * n_bins * n_leads
+
+// Number of node blocks for a group of `group` maps (fixed by the sizes, never by the thread count).
+Index block_count(Index n_points, Index group) {
+  const Index work = n_points > (std::numeric_limits<Index>::max() - kMinBlockWork) / std::max<Index>(group, 1)
+                         ? std::numeric_limits<Index>::max() - kMinBlockWork
+                         : n_points * group;
+  return std::clamp<Index>((work + kMinBlockWork - 1) / kMinBlockWork, 1, kMaxBlocks);
+}
+
+Index mul_sat(Index a, Index b) {
+  if (a <= 0 || b <= 0) return 0;
+  return a > std::numeric_limits<Index>::max() / b ? std::numeric_limits<Index>::max() : a * b;
+}
+
+Index add_sat(Index a, Index b) {
+  return a > std::numeric_limits<Index>::max() - b ? std::numeric_limits<Index>::max() : a + b;
+}
+
 }  // namespace
 
-void value_range(const double* x, Index n, int n_threads, double* lo, double* hi) {
+Index synthesize_qrs_doubles(Index n_points, Index n_leads, Index n_maps, Index n_samples, Index template_first,
+                             Index template_width, int n_threads) {
+  (void)template_width;
+  const Index group = std::min(kGroup, n_maps);
+  const Index n_blocks = block_count(n_points, group);
+  // n_bins = max(n_samples - first, 0) + 1, computed without overflow for any first
+  const Index span = template_first >= 0 ? std::max<Index>(n_samples - template_first, 0)
+                                         : add_sat(n_samples, -template_first);
+  const Index n_bins = add_sat(span, 1);
+  const Index bin_size = mul_sat(n_bins, n_leads);
+  const Index out = mul_sat(mul_sat(n_maps, n_leads), n_samples);
+  const Index partial = mul_sat(mul_sat(n_blocks, group), bin_size);
+  const Index per_thread = add_sat(bin_size, mul_sat(add_sat(n_bins, 1), n_leads));
+  // every thread of the region holds its bins; no more threads than blocks or maps
+  const Index threads = std::min<Index>(resolve_threads(n_threads), std::max(n_blocks, group));
+  return add_sat(add_sat(out, partial), mul_sat(per_thread, threads));
+}
+
+void value_range(const double* x, Index n, int n_threads, double* lo, double* hi, bool skip_inf) {
   double mn = std::numeric_limits<double>::infinity();
   double mx = -std::numeric_limits<double>::infinity();
   Index n_nan = 0;
-  const int threads = resolve_threads(n_threads);
+  const int threads = static_cast<int>(std::min<Index>(resolve_threads(n_threads), n / 65536 + 1));
   (void)threads;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) reduction(min : mn) reduction(max : mx) \
@@ -120,6 +160,7 @@ void value_range(const double* x, Index n, int n_threads, double* lo, double* hi
   for (Index i = 0; i < n; ++i) {
     const double v = x[i];
     if (std::isnan(v)) ++n_nan;
+    if (skip_inf && v == std::numeric_limits<double>::infinity()) continue;
     mn = std::min(mn, v);
     mx = std::max(mx, v);
   }
@@ -160,7 +201,8 @@ RowMatrixXd lead_field(const double* points, Index n_points, const Index* tets, 
   RowMatrixXd lead = RowMatrixXd::Zero(n_points, n_electrodes);
   std::vector<Index> offsets, entries;
   node_incidence(tets, n_tets, n_points, offsets, entries);
-  const int threads = resolve_threads(n_threads);
+  // no more threads than blocks of the dynamic schedule below
+  const int threads = static_cast<int>(std::min<Index>(resolve_threads(n_threads), n_points / 1024 + 1));
   (void)threads;
 
   // Local vertex a of a tet and the other three in an order (b, c, d); the sign of the triple product
@@ -221,16 +263,12 @@ std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_l
   // the result are too); each block bins its nodes for every map of a group into its own partial bins,
   // reading its part of L once per group. Blocks are scheduled dynamically, then the partial bins are
   // summed in block order and convolved, in parallel over the maps.
-  constexpr Index kChunk = 2048;  // nodes per cache block: 2048 * n_leads doubles of L
-  constexpr Index kMaxBlocks = 16;
-  constexpr Index kMinBlockWork = 16384;  // node-maps per block at least: few partial bins for one map
-  constexpr Index kGroup = 32;  // maps per group: bounds the partial bins to 16 * 32 * n_bins * n_leads
   const Index group = std::min(kGroup, n_maps);
-  const Index n_blocks = std::clamp<Index>((n_points * group + kMinBlockWork - 1) / kMinBlockWork, 1, kMaxBlocks);
+  const Index n_blocks = block_count(n_points, group);
   const Index block_len = (n_points + n_blocks - 1) / n_blocks;
   std::vector<double> partial(static_cast<size_t>(n_blocks * group * bin_size));
   std::vector<char> invalid(static_cast<size_t>(n_blocks * n_maps), 0);
-  const int threads = resolve_threads(n_threads);
+  const int threads = static_cast<int>(std::min<Index>(resolve_threads(n_threads), std::max(n_blocks, group)));
   (void)threads;
 
   for (Index g0 = 0; g0 < n_maps; g0 += group) {

@@ -47,8 +47,9 @@ struct ZeroPhaseFilter {
 };
 
 // Smallest and largest of x[0 .. n) (both NaN if any value is NaN), in parallel: the range of a batch
-// of activation maps without a serial pass over it.
-void value_range(const double* x, Index n, int n_threads, double* lo, double* hi);
+// of activation maps without a serial pass over it. With skip_inf, +inf values (nodes that never
+// activate) are left out: the range of the times that occur ((inf, -inf) if none does).
+void value_range(const double* x, Index n, int n_threads, double* lo, double* hi, bool skip_inf = false);
 
 // Filters x[0 .. n) in place.
 void zero_phase_filter(const ZeroPhaseFilter& filter, double* x, Index n);
@@ -67,12 +68,19 @@ void zero_phase_filter(const ZeroPhaseFilter& filter, double* x, Index n);
 // through `filter` (if it has sections).
 //
 // at: (n_maps, n_points) row-major, ms. Output (n_maps, E, n_samples). Nodes activated too late to reach the
-// output window are skipped. A map with an activation time that is NaN or before t0 is invalid: its output
-// is left incomplete and `first_invalid` (if given) receives the lowest such map index (-1 if none).
+// output window are skipped; so are nodes with AT = +inf (blocked tissue, cut-off islands): they never
+// depolarise and contribute nothing. A map with an activation time that is NaN or before t0 (-inf included)
+// is invalid: its output is left incomplete and `first_invalid` (if given) receives the lowest such map
+// index (-1 if none).
 //
 // Parallel over fixed blocks of nodes (dynamic schedule), then over maps. The lead weights are read in
 // chunks of nodes that stay in cache while up to 32 maps are binned, so a batch reads L once per 32 maps,
 // not once per map. The summation order is fixed, so the result does not depend on the thread count.
+// Number of doubles synthesize_qrs allocates for these sizes (output, partial bins of every block,
+// per-thread bins), saturating at INT64_MAX: for a caller to bound the memory before the call.
+Index synthesize_qrs_doubles(Index n_points, Index n_leads, Index n_maps, Index n_samples, Index template_first,
+                             Index template_width, int n_threads);
+
 std::vector<double> synthesize_qrs(const double* lead, Index n_points, Index n_leads, const double* at,
                                    Index n_maps, double t0, double dt, Index n_samples,
                                    const SampledTemplate& tmpl, const ZeroPhaseFilter& filter, int n_threads,

@@ -8,7 +8,8 @@ namespace mitwin {
 
 int resolve_threads(int n_threads) {
 #ifdef _OPENMP
-  return n_threads > 0 ? n_threads : omp_get_max_threads();
+  const int n = n_threads > 0 ? n_threads : omp_get_max_threads();
+  return n < 1 ? 1 : (n > kMaxThreads ? kMaxThreads : n);
 #else
   (void)n_threads;
   return 1;

@@ -17,7 +17,11 @@ using RowMatrixX4i = Eigen::Matrix<Index, Eigen::Dynamic, 4, Eigen::RowMajor>;
 using VectorXd = Eigen::VectorXd;
 using VectorXi = Eigen::Matrix<Index, Eigen::Dynamic, 1>;
 
-// Number of OpenMP threads to use: n_threads <= 0 means "all available".
+// Largest thread count the core uses (mitwin._validate.MAX_THREADS is the same bound).
+constexpr int kMaxThreads = 1024;
+
+// Number of OpenMP threads to use: n_threads <= 0 means "all available"; the result lies in
+// [1, kMaxThreads] whatever is asked.
 int resolve_threads(int n_threads);
 
 }  // namespace mitwin

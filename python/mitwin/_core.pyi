@@ -1,5 +1,7 @@
 # Type stubs for the compiled module mitwin._core (cpp/bindings). Arrays are float64 / int64,
-# C-contiguous; the Python wrappers in mitwin.ep and mitwin.analysis validate inputs first.
+# C-contiguous; the Python wrappers in mitwin.ep and mitwin.analysis validate inputs first, and the
+# module checks again (cpp/bindings/common.hpp): no booleans or complex numbers, shapes, finite
+# values, index ranges, thread counts in [1, 1024] (None: all cores), sizes bounded before allocation.
 import numpy as np
 import numpy.typing as npt
 
@@ -31,12 +33,12 @@ class ActivationSolver:
         self, roots: npt.ArrayLike, root_times: npt.ArrayLike | None = None, speed_factor: npt.ArrayLike | None = None
     ) -> npt.NDArray[np.float64]: ...
     def solve_batch(
-        self, roots: npt.ArrayLike, root_times: npt.ArrayLike | None, speed_factors: npt.ArrayLike, n_threads: int = 0
+        self, roots: npt.ArrayLike, root_times: npt.ArrayLike | None, speed_factors: npt.ArrayLike, n_threads: int | None = None
     ) -> npt.NDArray[np.float64]: ...
 
 # --- lead field and QRS synthesis (cpp/core/leadfield.hpp) -----------------------------------
 def lead_field(
-    points: npt.ArrayLike, tets: npt.ArrayLike, electrodes: npt.ArrayLike, scale: float = 1.0, n_threads: int = 0
+    points: npt.ArrayLike, tets: npt.ArrayLike, electrodes: npt.ArrayLike, scale: float = 1.0, n_threads: int | None = None
 ) -> npt.NDArray[np.float64]: ...
 def synthesize_qrs(
     lead: npt.ArrayLike,
@@ -48,20 +50,20 @@ def synthesize_qrs(
     template_first: int,
     sos: npt.ArrayLike | None = None,
     zi: npt.ArrayLike | None = None,
-    n_threads: int = 0,
+    n_threads: int | None = None,
 ) -> npt.NDArray[np.float64]: ...
-def value_range(x: npt.ArrayLike, n_threads: int = 0) -> tuple[float, float]: ...
+def value_range(x: npt.ArrayLike, n_threads: int | None = None, skip_inf: bool = False) -> tuple[float, float]: ...
 
 # --- DTW (cpp/core/dtw.hpp) -------------------------------------------------------------------
 def dtw_leads(
-    a: npt.ArrayLike, len_a: int, b: npt.ArrayLike, len_b: int, band: int = -1, cost: str = "squared",
+    a: npt.ArrayLike, len_a: int, b: npt.ArrayLike, len_b: int, band: int | None = None, cost: str = "squared",
     normalize: bool = True, penalty: float = 0.0,
 ) -> npt.NDArray[np.float64]: ...
 def dtw_all_pairs(
-    signals: npt.ArrayLike, lengths: npt.ArrayLike, band: int = -1, cost: str = "squared", normalize: bool = True,
-    penalty: float = 0.0, n_threads: int = 0,
+    signals: npt.ArrayLike, lengths: npt.ArrayLike, band: int | None = None, cost: str = "squared", normalize: bool = True,
+    penalty: float = 0.0, n_threads: int | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def dtw_one_to_many(
-    reference: npt.ArrayLike, ref_length: int, signals: npt.ArrayLike, lengths: npt.ArrayLike, band: int = -1,
-    cost: str = "squared", normalize: bool = True, penalty: float = 0.0, n_threads: int = 0,
+    reference: npt.ArrayLike, ref_length: int, signals: npt.ArrayLike, lengths: npt.ArrayLike, band: int | None = None,
+    cost: str = "squared", normalize: bool = True, penalty: float = 0.0, n_threads: int | None = None,
 ) -> npt.NDArray[np.float64]: ...

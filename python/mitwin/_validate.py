@@ -14,9 +14,12 @@ import numpy as np
 
 from .errors import MeshError
 
-
 #: Largest thread count accepted anywhere (the C++ core enforces the same bound).
 MAX_THREADS = 1024
+
+#: Largest |coordinate| of a point, mm (the C++ core enforces the same bound): a heart is ~100 mm,
+#: and beyond this squared distances lose all precision or overflow.
+MAX_COORDINATE = 1e6
 
 
 def check_n_threads(n_threads: Any, name: str = "n_threads") -> int:
@@ -39,8 +42,29 @@ def _describe(a: Any) -> str:
     return f"shape {arr.shape} dtype {arr.dtype}"
 
 
+def _reject_reinterpreted(x: Any, name: str, what: str, shape: tuple[int | None, ...]) -> None:
+    """Raise on booleans (a mask read as 0/1) and complex numbers (imaginary part dropped)."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(x).dtype
+        except (TypeError, ValueError):
+            return  # the conversion below reports it
+    if np.issubdtype(dtype, np.bool_) or np.issubdtype(dtype, np.complexfloating):
+        raise ValueError(f"{name}: expected {what} of shape {_fmt(shape)}, got {_describe(x)}")
+
+
 def as_float_array(x: Any, name: str, shape: tuple[int | None, ...], *, finite: bool = True) -> np.ndarray:
-    """Return ``x`` as C-contiguous float64 of the given shape (None = any length)."""
+    """Return ``x`` as C-contiguous float64 of the given shape (None = any length).
+
+    Booleans and complex numbers are rejected, not cast.
+
+    >>> as_float_array([True, False], "x", (2,))
+    Traceback (most recent call last):
+    ...
+    ValueError: x: expected a real array of shape (2,), got shape (2,) dtype bool
+    """
+    _reject_reinterpreted(x, name, "a real array", shape)
     try:
         arr = np.ascontiguousarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -53,9 +77,19 @@ def as_float_array(x: Any, name: str, shape: tuple[int | None, ...], *, finite: 
 
 
 def as_index_array(x: Any, name: str, shape: tuple[int | None, ...], *, upper: int | None = None) -> np.ndarray:
-    """Return ``x`` as C-contiguous int64 of the given shape, each entry in [0, upper)."""
+    """Return ``x`` as C-contiguous int64 of the given shape, each entry in [0, upper).
+
+    Whole-valued floats are accepted; booleans (a mask is not a list of indices) and complex
+    numbers are not.
+
+    >>> as_index_array(np.array([True, False]), "roots", (None,))
+    Traceback (most recent call last):
+    ...
+    ValueError: roots: expected integer indices of shape (N,), got shape (2,) dtype bool
+    """
+    _reject_reinterpreted(x, name, "integer indices", shape)
     arr = np.asarray(x)
-    if arr.size and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
         if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.mod(arr, 1) == 0):
             raise ValueError(f"{name}: expected integer indices of shape {_fmt(shape)}, got {_describe(x)}")
     arr = np.ascontiguousarray(arr, dtype=np.int64)
@@ -68,19 +102,48 @@ def as_index_array(x: Any, name: str, shape: tuple[int | None, ...], *, upper: i
 
 
 def as_points(x: Any, name: str = "points") -> np.ndarray:
-    """(N, 3) float64 node coordinates in mm."""
+    """(N, 3) float64 node coordinates in mm, finite and within +-:data:`MAX_COORDINATE`."""
     arr = as_float_array(x, name, (None, 3))
     if arr.shape[0] == 0:
         raise ValueError(f"{name}: expected at least one point, got shape {arr.shape}")
+    peak = float(np.max(np.abs(arr)))
+    if peak > MAX_COORDINATE:
+        raise ValueError(f"{name}: expected coordinates within +-{MAX_COORDINATE:g} mm, got |x| up to {peak:.6g}")
     return arr
 
 
 def as_tets(x: Any, n_points: int, name: str = "tets") -> np.ndarray:
-    """(M, 4) int64 tetrahedra, 0-based indices into the points."""
+    """(M, 4) int64 tetrahedra, 0-based indices into the points; no tet listed twice (in any order)."""
     arr = as_index_array(x, name, (None, 4), upper=n_points)
     if arr.shape[0] == 0:
         raise ValueError(f"{name}: expected at least one tetrahedron, got shape {arr.shape}")
+    _check_distinct_rows(arr, name)
     return arr
+
+
+def _check_distinct_rows(tets: np.ndarray, name: str) -> None:
+    # sort each row, hash it to one uint64 (wrapping), and compare the rows of equal hashes
+    rows = np.sort(tets, axis=1).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        h = rows[:, 0] * np.uint64(0x9E3779B97F4A7C15)
+        for k in (1, 2, 3):
+            h = (h ^ rows[:, k]) * np.uint64(0xBF58476D1CE4E5B9)
+    sorted_h = np.sort(h)
+    if not np.any(sorted_h[1:] == sorted_h[:-1]):
+        return
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    cand = np.flatnonzero(hs[1:] == hs[:-1])
+    if cand.size:
+        a, b = order[cand], order[cand + 1]
+        same = np.all(rows[a] == rows[b], axis=1)
+        if np.any(same):
+            k = int(np.flatnonzero(same)[0])
+            first, second = sorted((int(a[k]), int(b[k])))
+            raise MeshError(
+                f"{name}: tets {first} and {second} have the same nodes {rows[first].astype(np.int64).tolist()} "
+                "(a duplicate)"
+            )
 
 
 def tet_signed_volumes(points: np.ndarray, tets: np.ndarray) -> np.ndarray:

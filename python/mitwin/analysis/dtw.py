@@ -70,6 +70,7 @@ __all__ = ["DEFAULT_PENALTY", "dtw", "dtw_all_pairs", "dtw_one_to_many"]
 DEFAULT_PENALTY = 0.01
 
 _COSTS = ("squared", "absolute")
+_MAX_BAND = 2**62  # radii saturate here (the C++ core saturates too); any larger radius means no band
 
 
 def _check_options(band: Any, cost: str, penalty: Any, n_threads: Any = None) -> tuple[int, float, int]:
@@ -78,7 +79,7 @@ def _check_options(band: Any, cost: str, penalty: Any, n_threads: Any = None) ->
     else:
         if isinstance(band, bool) or not isinstance(band, (int, np.integer)) or int(band) < 0:
             raise ValueError(f"band: expected None or an integer >= 0 (samples), got {band!r}")
-        band_i = int(band)
+        band_i = min(int(band), _MAX_BAND)  # any radius past the longest signal keeps every cell
     if cost not in _COSTS:
         raise ValueError(f"cost: expected one of {_COSTS}, got {cost!r}")
     try:

@@ -53,6 +53,14 @@ __all__ = ["ActivationSolver", "activation_times", "METHODS", "DEFAULT_SPEEDS"]
 METHODS = ("dijkstra", "eikonal")
 DEFAULT_SPEEDS = (0.65, 0.48, 0.51)  # fibre, sheet, sheet-normal, m/s
 
+#: Accepted conduction speeds, m/s (tissue and fast layer; the C++ core checks the same range):
+#: beyond it travel times overflow or round to zero.
+SPEED_RANGE = (1e-4, 1e4)
+#: Latest accepted root start time, ms: the solver reaches every start in bounded work.
+MAX_ROOT_TIME = 1e6
+#: Smallest speed factor of conducting tissue.
+MIN_FACTOR = 1e-6
+
 # Frames whose fibre/sheet norms differ from 1, or whose fibre-sheet cosine exceeds this, are
 # re-orthonormalised with a warning; a sheet within 60 degrees of the fibre raises.
 _FRAME_TOL = 1e-3
@@ -90,8 +98,11 @@ def _orthonormal_frames(fibres: np.ndarray, sheets: np.ndarray) -> tuple[np.ndar
 
 def _as_speeds(speeds: Any) -> tuple[float, float, float]:
     arr = as_float_array(speeds, "speeds", (3,))
-    if np.any(arr <= 0):
-        raise ValueError(f"speeds: expected three speeds > 0 m/s (fibre, sheet, sheet-normal), got {arr.tolist()}")
+    lo, hi = SPEED_RANGE
+    if np.any((arr < lo) | (arr > hi)):
+        raise ValueError(
+            f"speeds: expected three speeds in [{lo:g}, {hi:g}] m/s (fibre, sheet, sheet-normal), got {arr.tolist()}"
+        )
     return float(arr[0]), float(arr[1]), float(arr[2])
 
 
@@ -99,11 +110,13 @@ def _as_endo_speed(endo_speed: Any, n: int) -> np.ndarray | None:
     if endo_speed is None:
         return None
     arr = as_float_array(endo_speed, "endo_speed", (n,), finite=False)
-    bad = np.isinf(arr) | (arr < 0)
+    lo, hi = SPEED_RANGE
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(arr) | (arr < 0) | ((arr > 0) & ((arr < lo) | (arr > hi)))
     if np.any(bad):
         raise ValueError(
-            f"endo_speed: expected speeds > 0 m/s on the fast layer and NaN or 0 elsewhere, got {int(bad.sum())} "
-            "negative or infinite values"
+            f"endo_speed: expected speeds in [{lo:g}, {hi:g}] m/s on the fast layer and NaN or 0 elsewhere, got "
+            f"{int(bad.sum())} values outside (the first {float(arr[np.flatnonzero(bad)[0]])})"
         )
     return arr
 
@@ -198,16 +211,19 @@ class ActivationSolver:
         if root_times is None:
             return r, None
         t = as_float_array(np.atleast_1d(root_times), "root_times", (r.size,))
-        if np.any(t < 0):
-            raise ValueError(f"root_times: expected start times >= 0 ms, got minimum {float(t.min())}")
+        if np.any((t < 0) | (t > MAX_ROOT_TIME)):
+            raise ValueError(
+                f"root_times: expected start times in [0, {MAX_ROOT_TIME:g}] ms, got {float(t.min()):g} to "
+                f"{float(t.max()):g}"
+            )
         return r, t
 
     def _factors(self, speed_factor: Any, name: str, shape: tuple[int | None, ...]) -> np.ndarray:
         sf = as_float_array(speed_factor, name, shape)
-        bad = (sf <= 0) | (sf > 1)
+        bad = (sf < MIN_FACTOR) | (sf > 1)
         if np.any(bad):
             raise ValueError(
-                f"{name}: expected speed factors in (0, 1], got {int(bad.sum())} values outside "
+                f"{name}: expected speed factors in [{MIN_FACTOR:g}, 1], got {int(bad.sum())} values outside "
                 f"(range {float(sf.min())} to {float(sf.max())})"
             )
         return sf
