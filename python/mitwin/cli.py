@@ -229,8 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("record", type=Path, help="WFDB record (.hea/.dat/.mat or no extension) or CSV")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz of a CSV without a time column")
-    p.add_argument("--method", choices=("auto", "neurokit2", "envelope"), default="auto",
-                   help="QRS delineation rule (default auto: neurokit2 where the slope envelope agrees)")
+    p.add_argument("--method", choices=("envelope", "neurokit2", "auto"), default="envelope",
+                   help="the QRS delineation rule that decides (default: the multi-lead slope envelope; the other "
+                        "is reported as a cross-check; auto: neurokit2 where the two agree)")
     p.set_defaults(func=_cmd_ecg)
 
     p = sub.add_parser("check-ecg", help="the normal-ECG criteria of a QRS (exit 0 normal, 1 abnormal)")
