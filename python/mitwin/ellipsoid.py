@@ -113,6 +113,14 @@ class Infarct:
         object.__setattr__(self, "scar_factor", float(self.scar_factor))
         object.__setattr__(self, "bz_factor", float(self.bz_factor))
 
+    @property
+    def bz(self) -> tuple[float, float, float]:
+        """Radii of the border-zone ellipsoid (``bz_radii`` after the default is filled in)."""
+        bz = self.bz_radii
+        if bz is None:  # never after __post_init__; keeps the type checker informed
+            raise AttributeError("bz_radii is unset")
+        return bz
+
     # -- geometry ---------------------------------------------------------------------------------
     def _level(self, tm: np.ndarray, ab: np.ndarray, rt: np.ndarray, radii: tuple[float, float, float]) -> np.ndarray:
         """Left-hand side of Eq. (1): <= 1 inside the ellipsoid with these radii."""
@@ -146,7 +154,7 @@ class Infarct:
                              f"{tv.shape}")
         lv = lv_region(tv, rt)
         out = np.zeros(tm.shape, dtype=np.int8)
-        out[lv & (self._level(tm, ab, rt, self.bz_radii) <= 1.0)] = BORDER_ZONE
+        out[lv & (self._level(tm, ab, rt, self.bz) <= 1.0)] = BORDER_ZONE
         out[lv & (self._level(tm, ab, rt, self.radii) <= 1.0)] = SCAR
         return out
 
@@ -174,8 +182,8 @@ class Infarct:
     def scaled(self, ab: float = 1.0, rt: float = 1.0, *, name: str | None = None) -> Infarct:
         """The same infarct with r_ab and r_rt (scar and BZ) multiplied by ``ab`` and ``rt``."""
         radii = (self.radii[0], self.radii[1] * ab, self.radii[2] * rt)
-        margin = [b - r for b, r in zip(self.bz_radii, self.radii)]
-        bz = tuple(r + m for r, m in zip(radii, margin))
+        margin = [b - r for b, r in zip(self.bz, self.radii)]
+        bz = (radii[0] + margin[0], radii[1] + margin[1], radii[2] + margin[2])
         return replace(self, radii=radii, bz_radii=bz, name=name or self.name)
 
     def with_tissue(self, tissue: str | Any) -> Infarct:
@@ -190,7 +198,7 @@ class Infarct:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters (the inverse of :meth:`from_dict`)."""
         d = asdict(self)
-        d["centre"], d["radii"], d["bz_radii"] = list(self.centre), list(self.radii), list(self.bz_radii)
+        d["centre"], d["radii"], d["bz_radii"] = list(self.centre), list(self.radii), list(self.bz)
         return d
 
     @classmethod

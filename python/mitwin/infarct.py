@@ -327,23 +327,22 @@ def scenario_table(reference: str | Path | None = None, extra: str | Path | None
         if clash:
             raise ValueError(f"extra: scenario names {sorted(clash)} already exist")
         scenarios.update({r.name: r for r in user.records})
-    heart = None
-    vols = None
+    mesh = None  # (heart, node volumes in mm^3)
     if reference is not None:
         from .anatomy.heart import Heart
 
         heart = Heart.load(reference)
-        vols = node_volumes(heart.points, heart.tets)
+        mesh = (heart, node_volumes(heart.points, heart.tets))
     header = ["scenario", "centre (tm, ab, rt)", "radii (tm, ab, rt)", "BZ radii", "scar/BZ speed",
               "Nikus segments", "scar in them", "segments touched"]
-    if heart is not None:
+    if mesh is not None:
         header += ["scar mL", "BZ mL"]
     rows = []
     for name, rec in scenarios.items():
         inf, location = rec.infarct, rec.location
         speed = f"{inf.scar_factor:g} / {inf.bz_factor:g}" + (f" ({rec.tissue})" if rec.tissue else "")
         row = [name, "(" + ", ".join(_fmt(c) for c in inf.centre) + ")",
-               "(" + ", ".join(_fmt(r) for r in inf.radii) + ")", "(" + ", ".join(_fmt(r) for r in inf.bz_radii) + ")",
+               "(" + ", ".join(_fmt(r) for r in inf.radii) + ")", "(" + ", ".join(_fmt(r) for r in inf.bz) + ")",
                speed]
         if location in TARGET_SEGMENTS:
             targets = TARGET_SEGMENTS[location]
@@ -353,7 +352,8 @@ def scenario_table(reference: str | Path | None = None, extra: str | Path | None
                     ",".join(map(str, ov.touched)) + (f" (not {','.join(map(str, missed))})" if missed else "")]
         else:
             row += ["-", "-", "-"]
-        if heart is not None:
+        if mesh is not None:
+            heart, vols = mesh
             lab = inf.labels(heart.tm, heart.ab, heart.rt, heart.tv)
             row += [f"{vols[lab == SCAR].sum() / 1000:.1f}", f"{vols[lab == BORDER_ZONE].sum() / 1000:.1f}"]
         rows.append(row)
@@ -364,7 +364,8 @@ def scenario_table(reference: str | Path | None = None, extra: str | Path | None
     notes = ["", "Scar: Eq. (1) ellipsoid; BZ: the larger ellipsoid minus the scar; LV region only.",
              "Segments after Nikus et al. 2014; 'scar in them' on a uniform (tm, ab, rt) grid of the LV; a "
              "segment counts as touched when >= 5 % of its endocardial area is scar."]
-    if heart is not None:
+    if mesh is not None and reference is not None:
+        heart, vols = mesh
         notes.append(f"Volumes on {Path(reference).name} ({heart.n_nodes} nodes, "
                      f"myocardium {vols.sum() / 1000:.0f} mL).")
     return "\n".join(lines + notes)

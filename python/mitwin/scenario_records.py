@@ -159,7 +159,7 @@ def record_from_dict(name: str, data: Mapping[str, Any]) -> ScenarioRecord:
 
 def _geometry(r: ScenarioRecord) -> tuple[tuple[float, ...], ...]:
     inf = r.infarct
-    return (inf.centre, inf.radii, tuple(inf.bz_radii or ()))
+    return (inf.centre, inf.radii, inf.bz)
 
 
 def derive_variants(records: Sequence[ScenarioRecord], known: Iterable[str] = ()) -> list[ScenarioRecord]:

@@ -83,7 +83,7 @@ def apical_size_experiment(cohort: str | os.PathLike, subjects: Sequence[str], r
         sims = [simulate(heart, None)]
         for r in rad:
             radii3 = (base_inf.radii[0], r, base_inf.radii[2])
-            bz = tuple(base_inf.bz_radii)
+            bz = base_inf.bz
             bz3 = (bz[0], r + (bz[1] - base_inf.radii[1]), bz[2])
             inf = replace(base_inf, radii=radii3, bz_radii=bz3, name=f"{base_inf.name}_rab{r:g}")
             sims.append(simulate(heart, inf))

@@ -74,15 +74,16 @@ def analyse_subject(subject: str, qrs: ArrayLike, lengths: ArrayLike, durations:
     -------
     SubjectResult
     """
-    norm = normalise_batch(qrs, lengths, normalisation)
+    raw = np.asarray(qrs, dtype=np.float64)
     lens = np.asarray(lengths, dtype=np.int64)
+    norm = normalise_batch(raw, lens, normalisation)
     if norm.shape[0] < 2:
         raise ValueError(f"qrs: expected the baseline and at least one scenario, got {norm.shape[0]} rows")
     pairs = dtw_all_pairs(norm, lens, band=band, penalty=penalty, n_threads=n_threads)
     to_base = dtw_one_to_many(norm[0], norm[1:], lens[1:], ref_length=int(lens[0]), band=band, penalty=penalty,
                               n_threads=n_threads)
     if durations is None:
-        durs = signal_durations(normalise_batch(qrs, lens, None), lens, dt_ms)
+        durs = signal_durations(normalise_batch(raw, lens, None), lens, dt_ms)
     else:
         durs = np.asarray(durations, dtype=np.float64)
         if durs.shape != lens.shape:
