@@ -141,6 +141,22 @@ def _cmd_check_ecg(args: argparse.Namespace) -> int:
     return 0 if c.normal else 1
 
 
+def _cmd_personalise(args: argparse.Namespace) -> int:
+    from .anatomy.heart import Heart
+    from .personalise import personalise
+
+    if (args.ecg is None) == (args.qrs is None):
+        raise ValueError("personalise: expected exactly one of --ecg RECORD or --qrs QRS.csv")
+    qrs = _read_qrs(args.ecg, True) if args.ecg is not None else _read_qrs(args.qrs, False)
+    fit = personalise(Heart.load(args.heart), qrs, seed=args.seed, budget_s=args.budget, max_evals=args.evals,
+                      n_starts=args.starts, progress=True)
+    fit.save(args.out)
+    fit.plot(args.out / "overlay.png")
+    print(fit.summary())
+    print(f"personalised conduction in {args.out} (use it with --conduction {args.out})")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -239,6 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true", help="a whole recording (WFDB, CSV): read it and extract the QRS")
     p.add_argument("--json", action="store_true", help="print every measured value as JSON")
     p.set_defaults(func=_cmd_check_ecg)
+
+    p = sub.add_parser("personalise", help="fit a healthy heart's conduction system to a patient's QRS")
+    p.add_argument("--heart", type=Path, required=True, help="the heart (.vtu)")
+    p.add_argument("--ecg", type=Path, default=None, help="a 12-lead recording (WFDB, CSV): its QRS is extracted")
+    p.add_argument("--qrs", type=Path, default=None, help="or an extracted QRS CSV (t_ms, I, II, V1..V6) at 1 kHz")
+    p.add_argument("--out", type=Path, required=True, help="folder for personalisation.json, qrs.npz, overlay.png")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--evals", type=int, default=3000, help="forward simulations over all starts (default 3000)")
+    p.add_argument("--starts", type=int, default=3, help="CMA-ES starts (default 3)")
+    p.add_argument("--budget", type=float, default=None, help="wall-clock cap in seconds")
+    p.set_defaults(func=_cmd_personalise)
 
     p = sub.add_parser("demo", help="the whole pipeline end to end on a small default")
     p.add_argument("--out", type=Path, default=Path("mitwin-demo"))
