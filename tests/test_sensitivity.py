@@ -305,3 +305,42 @@ def test_apical_sizes_with_the_forward_model(tmp_path):
     expect = dtw(amplitude_normalised(base), amplitude_normalised(apical), band=32)
     assert rows[0]["dtw_avg"] == pytest.approx(expect.mean(), rel=1e-9)
     assert rows[0]["dtw_avg"] > rows[1]["dtw_avg"]
+
+
+@pytest.mark.slow
+def test_blocked_tissue_dataset_with_opaque_names(tmp_path):
+    """A dataset whose scenario names say nothing: the analysis groups by the records and reports the tissue."""
+    from dataclasses import replace
+
+    from mitwin.infarct import ScenarioSet, paper_scenarios
+
+    paper = paper_scenarios("blocked")
+    new = {name: f"s{k:02d}" for k, name in enumerate(paper)}
+    recs = ScenarioSet([replace(r, name=new[r.name], infarct=replace(r.infarct, name=new[r.name]),
+                                variant_of=new.get(r.variant_of or "")) for r in paper.records])
+    rng = np.random.default_rng(5)
+    names = ["baseline", *recs]
+    path = tmp_path / "blocked.h5"
+    with h5py.File(path, "w") as fh:
+        write_header(fh, recs.to_dict(), {"tissue": "blocked"})
+        for i in range(2):
+            g = fh.create_group(f"subjects/subject_{i:03d}")
+            qrs = np.zeros((len(names), 8, 512), np.float32)
+            lens = np.zeros(len(names), np.int32)
+            for s, r in enumerate([None, *recs.records]):
+                effect = 0.0 if r is None else (1.0 if r.extent == "transmural" else 0.4) * (r.size or 1.0)
+                n = 90 + i * 3 + int(round(25 * effect)) + (12 if r is not None and r.variant_of else 0)
+                lens[s] = n
+                for lead in range(8):
+                    qrs[s, lead, :n] = _qrs(n, lead, effect, s, rng)
+            g["qrs"], g["qrs_length"], g["qrs_duration"] = qrs, lens, lens.astype(np.float32)
+    report = run_sensitivity(path, tmp_path / "out", progress=False, n_threads=1).read_text()
+    assert "tissue `blocked`" in report
+    assert "Slow CV lengthens QRS (lateral, blocked_slow tissue, ms)" in report
+    summary = {r["scenario"]: r for r in _read(tmp_path / "out" / "dtw_to_baseline_summary.csv")}
+    for old, opaque in new.items():
+        rec = paper.record(old)
+        assert (summary[opaque]["location"], summary[opaque]["extent"]) == (rec.location, rec.extent)
+        assert summary[opaque]["tissue"] == rec.tissue and summary[opaque]["slow_cv"] == str(int(bool(rec.variant_of)))
+    section = report.split("## Transmural vs subendocardial, per location")[1].split("##")[0]
+    assert section.count("\n| ") - 1 == 8  # 7 locations and the small lateral infarct (header row excluded)
