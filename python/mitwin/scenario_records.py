@@ -16,9 +16,9 @@ by side.
 The one rule for which scenarios are inference targets is here (:attr:`ScenarioRecord.is_inference_target`):
 every scenario except a tissue variant of another one, as the paper excludes its slow-conduction
 variant. When a file does not record ``variant_of`` (datasets and user files written before records),
-:func:`derive_variants` recovers it from the parameters: a scenario is a variant when an earlier-listed
-or more common-tissue scenario has the same geometry (centre, radii, BZ radii) with the dataset's
-dominant speed factors while its own factors differ.
+:func:`derive_variants` recovers it from the parameters: a scenario is a variant when another scenario has
+the same geometry (centre, radii, BZ radii) with the most common speed factors of the file while its own
+factors differ.
 """
 
 from __future__ import annotations

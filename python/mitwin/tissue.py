@@ -31,7 +31,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_TISSUE", "TISSUES", "Tissue", "get_tissue", "tissue_of"]
+__all__ = ["DEFAULT_TISSUE", "TISSUES", "Tissue", "check_factors", "get_tissue", "tissue_of"]
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,8 @@ TISSUES: dict[str, Tissue] = {
     )
 }
 
-#: Tissue of new datasets (``mitwin simulate`` without ``--tissue``) and of :func:`mitwin.infarct.scenario_set`
-#: without a tissue: the paper's, so that a campaign reproduces the paper unless asked otherwise.
+#: Tissue of new datasets of the paper's scenarios (``mitwin simulate`` without ``--tissue``): the paper's, so
+#: that a campaign reproduces the paper unless asked otherwise (``--tissue blocked`` for a silent scar).
 DEFAULT_TISSUE = "paper"
 
 
