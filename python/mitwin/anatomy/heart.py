@@ -206,7 +206,7 @@ class Heart:
             to be in cm (with a warning) and converted to mm; "cm" converts without a warning;
             "mm" never converts (:func:`mitwin.anatomy.pose.to_mm`, the rule of
             :meth:`from_labelled_mesh`).
-        electrodes : positions (mm, in the file's frame) that replace those in the file.
+        electrodes : positions (in the file's units and frame) that replace those in the file.
             Without them and without electrodes in the file, standard positions are placed on a
             torso fitted around the posed heart.
         pose : "auto", "standard" or "as_is", as in :meth:`from_labelled_mesh` (electrodes in

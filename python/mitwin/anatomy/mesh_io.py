@@ -328,18 +328,18 @@ def read_mesh(path: Path) -> dict[str, Any]:
                 continue
             labels = None
             use_names = False
-            for key in ("class", "gmsh:physical", "medit:ref", "CellEntityIds"):
-                if key in mesh.cell_data:
-                    labels = np.asarray(mesh.cell_data[key][ib]).astype(np.int64).ravel()
-                    use_names = key == "gmsh:physical" and names_by_tag
+            for array in ("class", "gmsh:physical", "medit:ref", "CellEntityIds"):
+                if array in mesh.cell_data:
+                    labels = np.asarray(mesh.cell_data[array][ib]).astype(np.int64).ravel()
+                    use_names = array == "gmsh:physical" and bool(names_by_tag)
                     break
             if labels is None:
                 continue
             for lab in np.unique(labels):
-                key = names_by_tag.get(int(lab)) if use_names else COBIVECO_CLASSES.get(int(lab))
-                if key is not None:
-                    tri_lists[key].append(np.asarray(block.data[labels == lab], dtype=np.int64))
-                    surfaces[key].append(np.unique(tri_lists[key][-1]))
+                found = names_by_tag.get(int(lab)) if use_names else COBIVECO_CLASSES.get(int(lab))
+                if found is not None:
+                    tri_lists[found].append(np.asarray(block.data[labels == lab], dtype=np.int64))
+                    surfaces[found].append(np.unique(tri_lists[found][-1]))
     surf = {k: np.unique(np.concatenate(v)).astype(np.int64) if v else np.zeros(0, np.int64)
             for k, v in surfaces.items()}
     triangles = {k: np.concatenate(v) for k, v in tri_lists.items() if v}

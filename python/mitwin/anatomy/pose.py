@@ -72,14 +72,14 @@ def check_units(units: object) -> str | None:
     """Return ``units`` if it is None, "mm" or "cm"; raise ValueError otherwise."""
     if units is not None and units not in UNITS:
         raise ValueError(f"units: expected 'mm', 'cm' or None (detect), got {units!r}")
-    return units  # type: ignore[return-value]
+    return units
 
 
 def check_pose(pose: object) -> str:
     """Return ``pose`` if it is one of "auto", "standard", "as_is"; raise ValueError otherwise."""
     if pose not in POSES:
         raise ValueError(f"pose: expected one of {list(POSES)}, got {pose!r}")
-    return pose  # type: ignore[return-value]
+    return pose
 
 
 def unit_scale(points: np.ndarray, units: str | None, *, source: str = "points", stacklevel: int = 3) -> float:

@@ -314,7 +314,8 @@ def tetrahedralise(points: np.ndarray, triangles: np.ndarray, *, resolution_mm: 
         tags, xyz, _ = gmsh.model.mesh.getNodes()
         _, tet_nodes = gmsh.model.mesh.getElementsByType(4)
     except Exception as exc:  # gmsh reports every failure as a bare Exception
-        raise MeshError(f"{source}: gmsh could not tetrahedralise the surface: {exc}") from exc
+        hint = "" if resolution_mm is None else " (resolution_mm=None keeps the given triangles, without remeshing)"
+        raise MeshError(f"{source}: gmsh could not tetrahedralise the surface: {exc}{hint}") from exc
     finally:
         gmsh.finalize()
     if tet_nodes.size == 0:
