@@ -213,6 +213,64 @@ def make_subject(seed: int, index: int, resolution_mm: float | None = None) -> H
     return heart
 
 
+#: Ranges (deg) of the anatomical poses drawn by :func:`random_poses`: wider than the cohort's own draws,
+#: spanning vertical to horizontal hearts (long axis 10-45 deg below the horizontal, 30-65 deg from the
+#: sagittal plane; e.g. the LV axis of 30-60 deg to the sagittal plane in adult CT, and its steeper dip in
+#: slender subjects), and +-25 deg of roll about the long axis.
+POSE_RANGES: dict[str, tuple[float, float]] = {
+    "azimuth_deg": (30.0, 65.0),
+    "elevation_deg": (10.0, 45.0),
+    "roll_deg": (-25.0, 25.0),
+}
+
+
+def random_poses(n: int, seed: int = 0) -> list[tuple[float, float, float]]:
+    """``n`` anatomical poses (azimuth, elevation, roll) in degrees, uniform in :data:`POSE_RANGES`."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n: expected a non-negative integer, got {n!r}")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7919]))
+    return [tuple(float(rng.uniform(*POSE_RANGES[k])) for k in ("azimuth_deg", "elevation_deg", "roll_deg"))
+            for _ in range(n)]  # type: ignore[misc]
+
+
+def repose(heart: Heart, azimuth_deg: float, elevation_deg: float, roll_deg: float) -> Heart:
+    """The same cohort subject in another anatomical pose in its torso, with standard electrodes.
+
+    The subject's mesh frame is recovered from ``meta["rotation"]`` (:func:`make_subject`), rotated by
+    :func:`mitwin.anatomy.electrodes.pose_rotation`; the fibre frame turns with it; coordinates, AHA
+    segments and surfaces are unchanged; the torso (``meta["parameters"]`` torso_a, torso_b) is placed
+    around the new pose and the electrodes at their standard positions on it.
+
+    Raises
+    ------
+    ValueError
+        A heart without the cohort's ``rotation`` and ``parameters`` metadata, or non-finite angles.
+    """
+    from dataclasses import replace
+
+    from .electrodes import place_torso, standard_electrodes
+
+    if "rotation" not in heart.meta or "parameters" not in heart.meta:
+        raise ValueError("heart: expected a virtual-cohort subject (meta 'rotation' and 'parameters'); "
+                         "move other hearts with Heart.from_labelled_mesh(..., pose='standard')")
+    angles = np.array([azimuth_deg, elevation_deg, roll_deg], dtype=float)
+    if not np.all(np.isfinite(angles)):
+        raise ValueError(f"azimuth_deg, elevation_deg, roll_deg: expected finite angles, got {angles.tolist()}")
+    old = np.asarray(heart.meta["rotation"], dtype=float)
+    turn = pose_rotation(*angles) @ old.T  # body -> mesh frame -> new body
+    points = heart.points @ turn.T
+    points -= points.mean(axis=0)
+    p = heart.meta["parameters"]
+    torso = place_torso(points, Torso(a=p["torso_a"], b=p["torso_b"]))
+    apex = points[int(heart.meta["apex"])] if "apex" in heart.meta else points[int(np.argmin(heart.ab))]
+    meta = dict(heart.meta)
+    meta.update({"rotation": (turn @ old).tolist(), "torso": torso.as_dict(),
+                 "pose_deg": {"azimuth": float(angles[0]), "elevation": float(angles[1]), "roll": float(angles[2])}})
+    return replace(heart, points=np.ascontiguousarray(points), fibres=heart.fibres @ turn.T,
+                   sheets=heart.sheets @ turn.T, normals=heart.normals @ turn.T,
+                   electrodes=standard_electrodes(points, apex, torso), meta=meta)
+
+
 def cavity_volume_ml(heart: Heart, cavity: str = "lv") -> float:
     """Volume (mL) enclosed by an endocardial surface and the base plane.
 
