@@ -174,6 +174,17 @@ def test_load_shares_the_units_and_pose_rules(subject, tmp_path):
     assert np.allclose(kept.points, subject.points @ rot, atol=1e-9)
 
 
+def test_ventricle_shapes_match_the_cohort_construction(subject):
+    """The wall thickness the label check measures is the one the cohort subject was built with."""
+    from mitwin.anatomy.mesh_io import boundary_faces
+    from mitwin.anatomy.pose import check_ventricle_labels
+
+    p = subject.meta["parameters"]
+    lv, rv = check_ventricle_labels(subject.points, subject.surfaces, boundary_faces(subject.tets))
+    assert abs(lv.wall_mm - p["lv_wall"]) < 1.5 and abs(rv.wall_mm - p["rv_wall"]) < 1.5
+    assert lv.convexity > 0.95 > 0.85 > rv.convexity  # a truncated ellipsoid is convex; the RV a crescent
+
+
 def test_swapped_lv_rv_labels_are_a_named_error(subject):
     swapped = {**subject.surfaces, "lv_endo": subject.surfaces["rv_endo"], "rv_endo": subject.surfaces["lv_endo"]}
     with pytest.raises(MeshError, match="lv_endo and rv_endo are swapped"):
