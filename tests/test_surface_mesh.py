@@ -149,7 +149,7 @@ def test_ply_with_point_labels_remeshed(subject, boundary, tmp_path):
 
 
 @pytest.mark.slow
-def test_four_stl_files_with_a_small_gap(subject, boundary, tmp_path):
+def test_four_stl_and_obj_files_with_a_small_gap(subject, boundary, tmp_path):
     points, tris, label, volume = boundary
     files = {}
     for i, k in enumerate(KEYS):
@@ -160,8 +160,8 @@ def test_four_stl_files_with_a_small_gap(subject, boundary, tmp_path):
         p = points[used]
         if k == "base":  # the base file was exported 0.3 mm off: a small gap along both rims
             p = p + np.array([0.0, 0.0, 0.3])
-        files[k] = tmp_path / f"{k}.stl"
-        meshio.write(files[k], meshio.Mesh(p, [("triangle", remap[t])]), binary=True)  # float32, nodes repeated
+        files[k] = tmp_path / (f"{k}.obj" if k == "epi" else f"{k}.stl")  # STL: float32, nodes repeated
+        meshio.write(files[k], meshio.Mesh(p, [("triangle", remap[t])]), **({} if k == "epi" else {"binary": True}))
     g = mesh_surface(files)
     assert g.meta["surface_mesh"]["merged_gap_nodes"] > 50
     _assert_like_the_original(g, subject, volume, 0.01)
