@@ -48,8 +48,9 @@ def true_bounds(fraction: float = 0.02) -> tuple[float, float]:
 
 
 def synthetic_record(fs: float = 500.0, hr: float = 72.0, seconds: float = 10.0, *, seed: int = 0,
-                     wander_mv: float = 0.3, noise_mv: float = 0.02, ectopic: int | None = None):
-    """(8, T) P-QRS-T beats at a fixed rate + baseline wander + white noise; returns (signals, R times ms)."""
+                     wander_mv: float = 0.3, noise_mv: float = 0.02, hum_mv: float = 0.0, ectopic: int | None = None):
+    """(8, T) P-QRS-T beats at a fixed rate + baseline wander + white noise + 60 Hz mains hum; returns (signals,
+    R times ms)."""
     rng = np.random.default_rng(seed)
     t = np.arange(0.0, seconds * 1000.0, 1000.0 / fs)
     r_times = np.arange(400.0, t[-1] - 400.0, 60000.0 / hr)
@@ -62,23 +63,26 @@ def synthetic_record(fs: float = 500.0, hr: float = 72.0, seconds: float = 10.0,
         for j, wave in ((3, P_WAVE), (4, T_WAVE)):
             x += np.array([AMPLITUDES[name][j] for name in LEADS])[:, None] * _gauss(t - r, *wave)
     x += wander_mv * np.sin(2 * np.pi * 0.25 * t / 1000.0 + rng.uniform(0, 6)) * rng.uniform(0.5, 1.0, (8, 1))
-    x += noise_mv * rng.standard_normal(x.shape)
+    x += noise_mv * rng.standard_normal(x.shape) + hum_mv * np.sin(2 * np.pi * 60.0 * t / 1000.0)
     return x, r_times
 
 
-def _best_lag_correlation(a: np.ndarray, b: np.ndarray, max_lag: int = 10) -> tuple[int, float]:
-    best = (0, -1.0)
+def _best_lag_fit(a: np.ndarray, b: np.ndarray, max_lag: int = 10) -> tuple[int, float, float]:
+    """The lag (samples) that best correlates ``a`` with ``b``, the correlation, and the least-squares gain a ~ g b."""
+    best = (0, -1.0, 0.0)
     for lag in range(-max_lag, max_lag + 1):
         x, y = (a[lag:], b[: b.size - lag]) if lag >= 0 else (a[:lag], b[-lag:])
         r = float(np.corrcoef(x, y)[0, 1])
-        best = max(best, (lag, r), key=lambda p: p[1])
+        if r > best[1]:
+            best = (lag, r, float(x @ y / (y @ y)))
     return best
 
 
-@pytest.mark.parametrize(("fs", "hr", "seed"), [(500.0, 72.0, 0), (250.0, 60.0, 1), (1000.0, 95.0, 2),
-                                                (360.0, 110.0, 3)])
-def test_synthetic_beats_rate_bounds_and_shape(fs, hr, seed):
-    x, _ = synthetic_record(fs, hr, seed=seed)
+@pytest.mark.parametrize(("fs", "hr", "seed", "noise_mv", "hum_mv"),
+                         [(500.0, 72.0, 0, 0.02, 0.0), (250.0, 60.0, 1, 0.02, 0.0), (1000.0, 95.0, 2, 0.02, 0.0),
+                          (360.0, 110.0, 3, 0.02, 0.0), (250.0, 150.0, 8, 0.02, 0.05), (500.0, 45.0, 9, 0.1, 0.05)])
+def test_synthetic_beats_rate_bounds_and_shape(fs, hr, seed, noise_mv, hum_mv):
+    x, r_times = synthetic_record(fs, hr, seed=seed, noise_mv=noise_mv, hum_mv=hum_mv)
     result = extract_qrs_report(read_ecg(x, fs=fs, leads=LEADS))
     assert isinstance(result, QRSExtraction)
     assert result.heart_rate_bpm == pytest.approx(hr, abs=0.5)
@@ -87,13 +91,13 @@ def test_synthetic_beats_rate_bounds_and_shape(fs, hr, seed):
     assert abs(result.qrs_duration_ms - (off - on)) <= 10.0
     qrs = result.qrs
     assert qrs.leads == LEADS and qrs.dt == 1.0 and qrs.t0 == 0.0 and qrs.n_samples == result.qrs_duration_ms + 1
-    assert result.n_beats_used == result.n_beats - np.count_nonzero(~result.used) and result.n_beats_used >= 8
+    assert result.n_beats == r_times.size and result.n_beats_used >= result.n_beats - 2  # all but the edge beats
     # the extracted QRS has the shape and size of the clean one (the R fiducial may sit a few ms off R's centre)
     truth = clean_qrs(result.onset_ms + qrs.t)
+    min_r = 0.98 if noise_mv <= 0.02 and hum_mv == 0 else 0.95  # 0.1 mV noise + hum left in a median of 5 beats
     for k, name in enumerate(LEADS):
-        lag, r = _best_lag_correlation(qrs.signals[k], truth[k])
-        assert abs(lag) <= 3 and r >= 0.98, (name, lag, r)
-        assert np.ptp(qrs.signals[k]) == pytest.approx(np.ptp(truth[k]), rel=0.1), name
+        lag, r, gain = _best_lag_fit(qrs.signals[k], truth[k])
+        assert abs(lag) <= 3 and r >= min_r and 0.9 <= gain <= 1.1, (name, lag, r, gain)
 
 
 def test_ectopic_beat_is_rejected():
@@ -171,10 +175,22 @@ def test_real_records(record):
 
 
 @needs_data
-def test_envelope_only_on_a_real_record():
-    result = extract_qrs_report(DATA / "HR06005", method="envelope")
-    assert result.onset_rule == result.offset_rule == "envelope"
-    assert np.isnan(result.candidates["neurokit2"][0])
+def test_neurokit2_decides_when_asked():
+    default = extract_qrs_report(DATA / "HR06005")
+    assert default.onset_rule == default.offset_rule == "envelope"
+    asked = extract_qrs_report(DATA / "HR06005", method="neurokit2")
+    assert asked.onset_rule == asked.offset_rule == "neurokit2"
+    assert (asked.onset_ms, asked.offset_ms) == asked.candidates["neurokit2"] == default.candidates["neurokit2"]
+    assert asked.candidates["envelope"] == default.candidates["envelope"]
+
+
+@pytest.mark.parametrize(("fs", "hr", "seed"), [(500.0, 72.0, 0), (1000.0, 95.0, 2)])
+def test_neurokit2_cross_check_on_known_beats(fs, hr, seed):
+    """neurokit2's wavelet bounds (the cross-check) lie within 10 ms of the true ones where it finds them."""
+    x, _ = synthetic_record(fs, hr, seed=seed)
+    on, off = extract_qrs_report(read_ecg(x, fs=fs, leads=LEADS)).candidates["neurokit2"]
+    true_on, true_off = true_bounds()
+    assert abs(on - true_on) <= 10.0 and abs(off - true_off) <= 10.0
 
 
 # ------------------------------------------------------------------------------------------ command line

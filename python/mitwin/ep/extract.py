@@ -19,11 +19,11 @@ Steps (:func:`extract_qrs_report`):
 6. **Delineation** of the QRS onset and offset, by two rules, both always computed:
 
    * ``"envelope"`` (default, decides): the multi-lead slope envelope of the representative beat. The beat is
-     low-passed (zero-phase, :data:`ENVELOPE_LOWPASS_HZ`), each lead divided by its own QRS peak-to-peak, and
-     ``e(t) = sqrt(sum over the 8 leads of (dx/dt)^2)`` smoothed over :data:`ENVELOPE_SMOOTH_MS`; with
-     ``floor`` its 20th percentile over the beat window and ``peak`` its maximum within +-60 ms of the R peak,
-     the QRS spans the samples around the peak where ``e > floor + envelope_fraction * (peak - floor)``, ending
-     at the first run of :data:`ENVELOPE_HOLD_MS` below the threshold on each side: the global (all-lead) QRS.
+     smoothed by a Gaussian of sd :data:`ENVELOPE_SIGMA_MS` (a low-pass without ringing), each lead divided by
+     its own QRS peak-to-peak, and ``e(t) = sqrt(sum over the 8 leads of (dx/dt)^2)``; with ``floor`` its 20th
+     percentile over the beat window and ``peak`` its maximum within +-60 ms of the QRS peak, the QRS spans the
+     samples around the peak where ``e > floor + envelope_fraction * (peak - floor)``, ending at the first run of
+     :data:`ENVELOPE_HOLD_MS` below the threshold on each side: the global (all-lead) QRS.
    * ``"neurokit2"`` (the cross-check): :func:`neurokit2.ecg_delineate` (discrete wavelet method) on one lead (II
      by default) of the whole record, its ``ECG_R_Onsets`` / ``ECG_R_Offsets`` taken as the median offset from
      the aligned R peaks of the beats kept.
@@ -58,7 +58,6 @@ Examples
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
@@ -78,11 +77,9 @@ logger = logging.getLogger(__name__)
 DELINEATION_METHODS = ("envelope", "neurokit2", "auto")
 #: Output sampling interval, ms (1 kHz, as the simulated QRS).
 DT_OUT = 1.0
-#: Zero-phase low-pass (Hz, Butterworth order 4) of the representative beat before its slope envelope (mains hum,
-#: muscle noise); the output QRS is not filtered.
-ENVELOPE_LOWPASS_HZ = 40.0
-#: Smoothing window of the slope envelope, ms.
-ENVELOPE_SMOOTH_MS = 6
+#: Gaussian smoothing (sd, ms) of the representative beat before its slope envelope: about a 40 Hz low-pass
+#: without the ringing of a Butterworth filter; the output QRS is not smoothed.
+ENVELOPE_SIGMA_MS = 5.0
 #: The envelope must stay below its threshold this long (ms) to end the QRS (a notch inside the QRS does not).
 ENVELOPE_HOLD_MS = 8
 #: The PR-segment level subtracted from each lead: mean over this many ms before the onset.
@@ -215,26 +212,21 @@ def _align(x: np.ndarray, peaks: np.ndarray, pre: int, post: int) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _envelope_lowpass() -> np.ndarray:
-    return signal.butter(4, ENVELOPE_LOWPASS_HZ, fs=1000.0 / DT_OUT, output="sos")
-
-
 def _envelope_bounds(rep: np.ndarray, pre: int, fraction: float) -> tuple[float, float]:
-    """QRS onset and offset (ms from the R peak) of the representative beat by the slope-envelope rule."""
-    smooth = signal.sosfiltfilt(_envelope_lowpass(), rep, axis=1)
+    """QRS onset and offset (ms from the QRS peak) of the representative beat by the slope-envelope rule."""
+    smooth = ndimage.gaussian_filter1d(rep, ENVELOPE_SIGMA_MS / DT_OUT, axis=1, mode="nearest")
     qrs = smooth[:, max(0, pre + QRS_WINDOW_MS[0]) : pre + QRS_WINDOW_MS[1]]
     scale = np.ptp(qrs, axis=1, keepdims=True)
     slope = np.gradient(smooth / np.where(scale > 0, scale, 1.0), axis=1)  # each lead relative to its own QRS
-    env = ndimage.uniform_filter1d(np.sqrt(np.sum(slope**2, axis=0)), ENVELOPE_SMOOTH_MS, mode="nearest")
+    env = np.sqrt(np.sum(slope**2, axis=0))
     lo, hi = max(0, pre - 60), min(env.size, pre + 61)
     peak_at = lo + int(np.argmax(env[lo:hi]))
     floor = float(np.percentile(env, 20))
-    threshold = floor + fraction * (env[peak_at] - floor)
-    below = env < threshold
+    below = env < floor + fraction * (env[peak_at] - floor)
     hold = ENVELOPE_HOLD_MS
 
     def first_quiet(indices: range) -> int | None:
+        """The last sample of the first run of ``hold`` samples below the threshold, walking ``indices``."""
         run = 0
         for i in indices:
             run = run + 1 if below[i] else 0
@@ -247,9 +239,8 @@ def _envelope_bounds(rep: np.ndarray, pre: int, fraction: float) -> tuple[float,
     if on is None or off is None:
         raise ECGRecordError("ecg: the QRS does not return below the slope-envelope threshold within the beat window "
                              "(noise as large as the QRS?)")
-    onset = on + hold - 1  # the quiet run's sample nearest the peak, then the first loud one
-    offset = off - hold + 1
-    return float(onset + 1 - pre), float(offset - 1 - pre)
+    # the quiet runs end at on + hold - 1 and off - hold + 1; the QRS is the samples between them
+    return float(on + hold - pre), float(off - hold - pre)
 
 
 def _neurokit_bounds(lead: np.ndarray, peaks: np.ndarray) -> tuple[float, float]:
