@@ -32,13 +32,14 @@ Steps (:func:`extract_qrs_report`):
    and lies within ``tolerance_ms`` of the envelope's. Both rules' boundaries are in the report, and a
    disagreement beyond ``tolerance_ms`` is logged. Why the envelope decides by default: on Gaussian-wave beats
    with known bounds (tests) at 250-1000 Hz, 45-150 bpm, with baseline wander, noise up to 0.1 mV and mains hum,
-   the envelope finds onset and offset within 6 ms; neurokit2's wavelet onsets are 7-8 ms early, its offset
-   8 ms late at 250 Hz and missing at 360 Hz. What neurokit2 does on the PTB-XL normals (README, "From a
+   the envelope finds onset and offset within 8 ms (onset 4-6 ms late, offset 1-7 ms late, against where the
+   clean QRS crosses 2 % of its peak); neurokit2's wavelet onsets are 7-8 ms early, its offset 8 ms late at
+   250 Hz and missing at 360 Hz. What neurokit2 does on the PTB-XL normals (README, "From a
    patient's ECG"): its one-call pipeline (``ecg_process`` on lead II at 500 Hz) finds every R peak, but its
    wavelet QRS onsets fall in the PR segment (median QRS 204, 144 and 216 ms for HR06004-06: its cleaning's
    50 Hz moving average blunts the QRS). On the high-passed 1 kHz lead II with our R peaks, its median onset and
-   offset are within 7 ms of the envelope's on HR06004 and HR06005, but single beats still miss by ~100 ms,
-   and on HR06006 its median onset is 22 ms early and its offset 22 ms late.
+   offset are within 9 ms of the envelope's on HR06004 and HR06005, but single beats still miss by ~100 ms,
+   and on HR06006 its median onset is 21 ms early and its offset 18 ms late.
 7. **Output**: the representative beat from onset to offset, each lead minus its PR-segment level (the mean of
    the :data:`PR_LEVEL_MS` before the onset), as an :class:`~mitwin.ep.ecg.ECG` of the 8 leads, ``dt = 1`` ms,
    ``t0 = 0`` at the onset, as the simulated QRS.
