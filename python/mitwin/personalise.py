@@ -106,7 +106,7 @@ def parameter_space(base: ConductionParams = DEFAULT_PARAMS) -> tuple[list[str],
             drt = float(np.mod(site.rt - ref.rt + 0.5, 1.0) - 0.5)
             x += [unlerp("site_ab_offset", site.ab - ref.ab), unlerp("site_rt_offset", drt), unlerp("t0", site.t0)]
         x += [unlerp("dense_speed", p.dense_speed), unlerp("sparse_speed", p.sparse_speed),
-              unlerp("fibre_speed", p.speeds[0]), unlerp("transverse_ratio", p.speeds[1] / p.speeds[0] / ratio[0])]
+              unlerp("fibre_speed", p.speeds[0]), unlerp("transverse_ratio", p.speeds[1] / p.speeds[0])]
         return np.asarray(x)
 
     return names, to_params, from_params
