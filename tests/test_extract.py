@@ -133,7 +133,8 @@ def test_missing_precordial_lead_and_short_or_bad_input():
                           ({"min_correlation": 0.0}, "min_correlation"),
                           ({"envelope_fraction": 1.5}, "envelope_fraction"),
                           ({"tolerance_ms": -1.0}, "tolerance_ms"),
-                          ({"delineation_lead": "aVF"}, "delineation_lead")):
+                          ({"delineation_lead": "aVF"}, "delineation_lead"),
+                          ({"cross_check": "yes"}, "cross_check")):
         with pytest.raises(ValueError, match=match):
             extract_qrs(ecg, **kwargs)
 
@@ -182,6 +183,15 @@ def test_neurokit2_decides_when_asked():
     assert asked.onset_rule == asked.offset_rule == "neurokit2"
     assert (asked.onset_ms, asked.offset_ms) == asked.candidates["neurokit2"] == default.candidates["neurokit2"]
     assert asked.candidates["envelope"] == default.candidates["envelope"]
+
+
+def test_without_cross_check_the_envelope_result_is_unchanged():
+    x, _ = synthetic_record(500.0, 80.0, seed=11)
+    ecg = read_ecg(x, fs=500.0, leads=LEADS)
+    full, quick = extract_qrs_report(ecg), extract_qrs_report(ecg, cross_check=False)
+    np.testing.assert_array_equal(quick.qrs.signals, full.qrs.signals)
+    assert np.all(np.isnan(quick.candidates["neurokit2"])) and np.all(np.isfinite(full.candidates["neurokit2"]))
+    assert "cross-check" not in quick.summary() and "cross-check neurokit2" in full.summary()
 
 
 @pytest.mark.parametrize(("fs", "hr", "seed"), [(500.0, 72.0, 0), (1000.0, 95.0, 2)])

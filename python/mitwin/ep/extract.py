@@ -164,8 +164,12 @@ class QRSExtraction:
     def summary(self) -> str:
         """One line: heart rate, QRS duration, beats used, the deciding rules."""
         derived = f"; derived {', '.join(self.derived_leads)}" if self.derived_leads else ""
-        others = [f"{rule} {on:+.0f}/{off:+.0f} ms" for rule, (on, off) in self.candidates.items()
-                  if rule not in (self.onset_rule, self.offset_rule) or self.onset_rule != self.offset_rule]
+        def ms(v: float) -> str:
+            return "none" if math.isnan(v) else f"{v:+.0f}"
+
+        others = [f"{rule} {ms(on)}/{ms(off)} ms" for rule, (on, off) in self.candidates.items()
+                  if (rule not in (self.onset_rule, self.offset_rule) or self.onset_rule != self.offset_rule)
+                  and not (math.isnan(on) and math.isnan(off))]
         check = f"; cross-check {', '.join(others)}" if others else ""
         return (f"heart rate {self.heart_rate_bpm:.1f} bpm, QRS {self.qrs_duration_ms:.0f} ms "
                 f"(onset {self.onset_ms:+.0f} ms by {self.onset_rule}, offset {self.offset_ms:+.0f} ms by "
@@ -288,6 +292,7 @@ def extract_qrs_report(
     tolerance_ms: float = 15.0,
     envelope_fraction: float = 0.05,
     delineation_lead: str = "II",
+    cross_check: bool = True,
 ) -> QRSExtraction:
     """Extract the representative QRS of a multi-beat ECG and report how (see the module docstring).
 
@@ -307,6 +312,9 @@ def extract_qrs_report(
         Threshold of the envelope rule, as a fraction of the envelope's QRS peak above its floor.
     delineation_lead : str
         The lead neurokit2 delineates.
+    cross_check : bool
+        Run neurokit2's delineation beside the envelope (most of the time taken). With ``False`` and
+        ``method="envelope"`` it is skipped and its candidates are NaN.
 
     Returns
     -------
@@ -328,6 +336,8 @@ def extract_qrs_report(
         raise ValueError(f"envelope_fraction: expected a value in (0, 1), got {envelope_fraction!r}")
     if not (math.isfinite(tolerance_ms) and tolerance_ms >= 0):
         raise ValueError(f"tolerance_ms: expected a finite value >= 0 ms, got {tolerance_ms!r}")
+    if not isinstance(cross_check, (bool, np.bool_)):
+        raise ValueError(f"cross_check: expected True or False, got {cross_check!r}")
     if delineation_lead not in LEADS:
         raise ValueError(f"delineation_lead: expected one of {LEADS}, got {delineation_lead!r}")
     if not isinstance(ecg, ECG):
@@ -359,7 +369,9 @@ def extract_qrs_report(
     beats = beats[keep]
     rep = np.median(beats, axis=0)
     env_on, env_off = _envelope_bounds(rep, pre, envelope_fraction)
-    nk_on, nk_off = _neurokit_bounds(x[LEADS.index(delineation_lead)], aligned[keep])
+    nk_on, nk_off = math.nan, math.nan
+    if cross_check or method != "envelope":
+        nk_on, nk_off = _neurokit_bounds(x[LEADS.index(delineation_lead)], aligned[keep])
     onset, onset_rule = _choose(method, nk_on, env_on, tolerance_ms, "onset")
     offset, offset_rule = _choose(method, nk_off, env_off, tolerance_ms, "offset")
     i_on, i_off = pre + round(onset), pre + round(offset)
