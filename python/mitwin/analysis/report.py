@@ -182,7 +182,7 @@ def findings(res: SensitivityResult) -> list[Row]:
 def _section_header(res: SensitivityResult) -> list[str]:
     band = "none" if res.band is None else f"{res.band} samples beyond the length difference"
     t = TISSUES.get(res.tissue or "")
-    tissue = (f"tissue `{t.name}` ({t.description})" if t is not None
+    tissue = (f"tissue `{t.name}`: {t.description}" if t is not None
               else "custom or mixed tissue (see the scenario records)")
     return ["# QRS sensitivity analysis\n",
             f"Dataset `{res.dataset.name}`: {res.n_subjects} subject(s), {len(res.names) - 1} infarct scenarios + "
