@@ -20,6 +20,7 @@ from mitwin.data.store import (
     validate_dataset,
     write_part,
 )
+from mitwin.data.seal import MAGIC, USERBLOCK, seal
 from mitwin.errors import DatasetError
 
 LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -147,6 +148,9 @@ def test_validator_names_the_problem(tmp_path, corrupt, match):
     path = write_part(tmp_path / "d.h5", h, rec)
     with h5py.File(path, "r+") as f:
         corrupt(f)
+    with pytest.raises(DatasetError, match="does not match the SHA-256 seal"):
+        validate_dataset(path)  # any edit breaks the seal
+    seal(path)  # an edit on purpose is sealed again; the content checks then name the problem
     with pytest.raises(DatasetError, match=match):
         validate_dataset(path)
 
@@ -164,3 +168,98 @@ def test_header_checks():
         Header("v", LEADS, ("a", "baseline"), "{}", "{}")
     with pytest.raises(ValueError, match="lead"):
         Header("v", LEADS[:3], ("baseline",), "{}", "{}")
+
+
+def _zeroed(src, dst, offset, n):
+    data = bytearray(src.read_bytes())
+    data[offset:offset + n] = bytes(len(data[offset:offset + n]))
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_damage_anywhere_is_a_dataset_error(tmp_path):
+    """Zeros written over any 64-byte window (40 places, the user block, superblock, B-trees, data) -> DatasetError."""
+    h = _header()
+    path = write_part(tmp_path / "d.h5", h, _record("subject_000", 4))
+    data = path.read_bytes()
+    assert data.startswith(MAGIC) and len(data) > USERBLOCK
+    checked = 0
+    for offset in range(0, len(data), len(data) // 40):
+        if not any(data[offset:offset + 64]):
+            continue  # zeros over zeros change nothing
+        bad = _zeroed(path, tmp_path / "bad.h5", offset, 64)
+        with pytest.raises(DatasetError, match="damaged|not a readable|seal"):
+            validate_dataset(bad)
+        with pytest.raises(DatasetError):
+            with open_dataset(bad) as ds:
+                for sid in ds.subjects:
+                    ds.subject(sid)
+        checked += 1
+    assert checked >= 30
+
+
+def test_fletcher32_catches_chunk_damage_behind_the_seal(tmp_path):
+    """With the seal recomputed over a damaged data chunk, HDF5's per-array checksum still refuses it."""
+    path = write_part(tmp_path / "d.h5", _header(), _record("subject_000", 5))
+    with h5py.File(path, "r") as f:
+        info = f["subjects/subject_000/qrs"].id.get_chunk_info(0)
+    bad = _zeroed(path, tmp_path / "bad.h5", info.byte_offset + 100, 400)
+    seal(bad)
+    with pytest.raises(DatasetError, match="damaged.*qrs|subject_000"):
+        read_subject(bad, "subject_000")
+
+
+def test_unsealed_format_2_and_unknown_versions(tmp_path):
+    path = write_part(tmp_path / "d.h5", _header(), _record("subject_000", 6))
+    data = bytearray(path.read_bytes())
+    data[:USERBLOCK] = bytes(USERBLOCK)
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="has none"):
+        read_header(path)
+    with h5py.File(tmp_path / "v9.h5", "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = 9
+    with pytest.raises(DatasetError, match="this mitwin reads versions 1, 2"):
+        read_header(tmp_path / "v9.h5")
+
+
+def test_format_1_files_still_load(tmp_path, caplog):
+    """A format-1 file (no seal, no checksums, QRS in a fixed 512-sample array, cut QRS at 512) is read."""
+    rec = _record("subject_000", 7)
+    lengths = np.array([80, 512, 100])
+    with h5py.File(tmp_path / "v1.h5", "w") as f:
+        f.attrs.update(format=FORMAT, format_version=1, mitwin_version="0.1", dt_ms=1.0, qrs_samples=512,
+                       scenarios_json=json.dumps({"a": {}, "b": {}}), config_json="{}")
+        f.attrs["leads"] = np.array(LEADS, dtype=h5py.string_dtype())
+        f.attrs["scenario_names"] = np.array(["baseline", "a", "b"], dtype=h5py.string_dtype())
+        g = f.create_group("subjects/subject_000")
+        g.attrs.update(seed=7, parameters_json="{}", n_nodes=rec.n_nodes)
+        for name, arr in rec.arrays().items():
+            g[name] = lengths.astype(np.int32) if name == "qrs_length" else arr
+    with caplog.at_level("INFO", logger="mitwin.data.store"):
+        header = validate_dataset(tmp_path / "v1.h5")
+    assert header.qrs_samples == 512
+    assert "format 1 dataset" in caplog.text and "1 QRS reach the format-1 limit" in caplog.text
+    np.testing.assert_array_equal(read_subject(tmp_path / "v1.h5", "subject_000").qrs, rec.arrays()["qrs"])
+
+
+def test_write_refuses_float32_overflow_and_nan_times(tmp_path):
+    rec = _record("subject_000", 8)
+    qrs = rec.qrs.copy()
+    qrs[1, 2, 3] = 3.5e38
+    with pytest.raises(DatasetError, match="float32 range"):
+        write_part(tmp_path / "a.h5", _header(), SubjectRecord(**{**rec.__dict__, "qrs": qrs}))
+    at = rec.at.copy()
+    at[1, :10] = np.inf  # blocked nodes never activate: allowed
+    write_part(tmp_path / "b.h5", _header(), SubjectRecord(**{**rec.__dict__, "at": at}))
+    at[2, 0] = np.nan
+    with pytest.raises(DatasetError, match="NaN"):
+        write_part(tmp_path / "c.h5", _header(), SubjectRecord(**{**rec.__dict__, "at": at}))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.h5"]
+
+
+def test_leftovers_of_a_killed_write_are_removed(tmp_path):
+    stale = tmp_path / ".p.h5.x1y2z3w4.tmp"
+    stale.write_bytes(b"half")
+    write_part(tmp_path / "p.h5", _header(), _record("subject_000", 9))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.h5"]

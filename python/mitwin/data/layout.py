@@ -6,13 +6,14 @@ See :mod:`mitwin.data.store` for the file layout these arrays live in.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from ..errors import DatasetError
 
-__all__ = ["DATASETS", "N_ELECTRODES", "N_LEADS", "check_arrays"]
+__all__ = ["DATASETS", "N_ELECTRODES", "N_LEADS", "SubjectRecord", "check_arrays"]
 
 
 class _HeaderLike(Protocol):
@@ -48,6 +49,38 @@ _COMPRESSED = {"at", "labels", "points", "coords"}  # the (., N) arrays; gzip is
 _GZIP_LEVEL = 4
 _FINITE = ("points", "coords", "electrodes", "cloud", "coarse", "dense", "qrs")
 _LABELS = ("labels", "cloud_labels")
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    """Everything stored for one subject (see the module docstring for shapes and dtypes)."""
+
+    sid: str
+    seed: int
+    parameters_json: str
+    points: np.ndarray
+    coords: np.ndarray
+    aha: np.ndarray
+    electrodes: np.ndarray
+    cloud: np.ndarray
+    cloud_index: np.ndarray
+    coarse: np.ndarray
+    dense: np.ndarray
+    at: np.ndarray
+    labels: np.ndarray
+    cloud_labels: np.ndarray
+    qrs: np.ndarray
+    qrs_length: np.ndarray
+    qrs_duration: np.ndarray
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.points.shape[0])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Dataset name -> array, cast to the stored dtype, C-contiguous."""
+        return {name: np.ascontiguousarray(getattr(self, name), dtype=np.dtype(dt))
+                for name, (dt, _) in DATASETS.items()}
 
 
 def check_arrays(arrays: Mapping[str, np.ndarray], header: _HeaderLike, where: str = "record", *,

@@ -16,9 +16,10 @@ to its end of activation plus the margin, at ``dt_ms``) and ``T`` is the longest
 themselves (:class:`mitwin.data.torchdata.InfarctDataset`). Activation times are ``inf`` at nodes
 that never activate (blocked tissue); NaN is never valid.
 
-Integrity: every non-empty array is stored with the HDF5 Fletcher-32 checksum filter, verified by
-HDF5 on every read; a mismatch, and any damage to the file's internal structure (B-trees, object
-headers), is reported as a :class:`~mitwin.errors.DatasetError`. Content (finite values, labels in
+Integrity: the file starts with a SHA-256 seal of its bytes (:mod:`mitwin.data.seal`), verified
+before HDF5 reads anything; every non-empty array also carries the HDF5 Fletcher-32 checksum
+filter and the metadata HDF5's own checksums (1.10 format). Any damage (data, B-trees, headers) is
+reported as a :class:`~mitwin.errors.DatasetError`. Content (finite values, labels in
 0/1/2, indices in range, consistent shapes) is checked on reading a subject for training, evaluation
 or analysis (:meth:`DatasetFile.check`, :func:`validate_dataset`).
 
@@ -45,7 +46,8 @@ import numpy as np
 
 from .._atomic import atomic_path, remove_leftovers
 from ..errors import DatasetError
-from .layout import _COMPRESSED, _GZIP_LEVEL, DATASETS, N_LEADS, check_arrays
+from .layout import _COMPRESSED, _GZIP_LEVEL, DATASETS, N_LEADS, SubjectRecord, check_arrays
+from .seal import USERBLOCK, check_seal, seal
 
 log = logging.getLogger(__name__)
 
@@ -116,38 +118,6 @@ class Header:
         return self == other
 
 
-@dataclass(frozen=True)
-class SubjectRecord:
-    """Everything stored for one subject (see the module docstring for shapes and dtypes)."""
-
-    sid: str
-    seed: int
-    parameters_json: str
-    points: np.ndarray
-    coords: np.ndarray
-    aha: np.ndarray
-    electrodes: np.ndarray
-    cloud: np.ndarray
-    cloud_index: np.ndarray
-    coarse: np.ndarray
-    dense: np.ndarray
-    at: np.ndarray
-    labels: np.ndarray
-    cloud_labels: np.ndarray
-    qrs: np.ndarray
-    qrs_length: np.ndarray
-    qrs_duration: np.ndarray
-
-    @property
-    def n_nodes(self) -> int:
-        return int(self.points.shape[0])
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Dataset name -> array, cast to the stored dtype, C-contiguous."""
-        return {name: np.ascontiguousarray(getattr(self, name), dtype=np.dtype(dt))
-                for name, (dt, _) in DATASETS.items()}
-
-
 # ------------------------------------------------------------------------------------ low-level writing
 
 def _gcpl() -> h5py.h5p.PropGCID:
@@ -204,9 +174,13 @@ def _atomic_h5(path: Path) -> Iterator[h5py.File]:
         fcpl.set_obj_track_times(False)
         fcpl.set_link_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
         fcpl.set_attr_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
-        fid = h5py.h5f.create(str(tmp).encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl)
+        fcpl.set_userblock(USERBLOCK)  # holds the whole-file seal
+        fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+        fapl.set_libver_bounds(h5py.h5f.LIBVER_V110, h5py.h5f.LIBVER_LATEST)  # checksummed metadata (HDF5 >= 1.10)
+        fid = h5py.h5f.create(str(tmp).encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl, fapl=fapl)
         with h5py.File(fid) as f:
             yield f
+        seal(tmp)
 
 
 def write_part(path: str | Path, header: Header, record: SubjectRecord) -> Path:
@@ -279,10 +253,21 @@ def _open(path: str | Path) -> h5py.File:
         raise FileNotFoundError(f"dataset: no such file {str(path)!r}")
     if path.is_dir():
         raise DatasetError(f"{path}: is a folder, expected a dataset file")
+    sealed = check_seal(path)  # before HDF5 parses anything: damaged metadata can make HDF5 loop
     try:
-        return h5py.File(path, "r")
+        f = h5py.File(path, "r")
     except _H5_ERRORS as exc:
         raise DatasetError(f"{path}: not a readable HDF5 file ({' '.join(str(exc).split())[:200]})") from None
+    if not sealed:
+        try:
+            version = int(f.attrs.get("format_version", 1))
+        except (*_H5_ERRORS, TypeError):
+            version = -1
+        if version == FORMAT_VERSION:
+            f.close()
+            raise DatasetError(f"{path}: damaged dataset (format {version} files start with a SHA-256 seal; "
+                               "this one has none)")
+    return f
 
 
 def _header_of(f: h5py.File, path: Path) -> Header:
