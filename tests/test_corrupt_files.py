@@ -77,3 +77,24 @@ def test_figures_leave_no_hidden_files(tmp_path):
     plt.close(fig)
     assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
     assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_heart_is_atomic_and_clears_leftovers(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from mitwin.anatomy.plot import plot_heart
+    from test_heart import _random_heart
+
+    h = _random_heart()
+    (tmp_path / ".heart.png.abcd0123.png").write_text("left by a killed run")
+    plot_heart(h, tmp_path / "heart.png", n_points=300, n_fibres=20, dpi=30)
+    assert [p.name for p in tmp_path.iterdir()] == ["heart.png"]
+
+    # a failure while rendering leaves neither the target nor a temporary file
+    def boom(self, *a, **k):
+        raise RuntimeError("renderer died")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", boom)
+    with pytest.raises(RuntimeError, match="renderer died"):
+        plot_heart(h, tmp_path / "again.png", n_points=300, n_fibres=20, dpi=30)
+    assert [p.name for p in tmp_path.iterdir()] == ["heart.png"]

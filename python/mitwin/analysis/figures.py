@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import write_figure_atomic
 from ..ep.leads import LEADS
 from ..paper import PAPER_QRS_MS
 from ..scenario_records import ScenarioRecord
@@ -47,8 +47,7 @@ def _pyplot():
 def _save(fig: Any, path: Path) -> Path:
     plt = _pyplot()
     try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=_DPI, bbox_inches="tight")
+        write_figure_atomic(fig, path, format="png", dpi=_DPI, bbox_inches="tight")
     finally:
         plt.close(fig)
     logger.info("wrote %s", path)

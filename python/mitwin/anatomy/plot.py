@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import write_figure_atomic
 from .heart import Heart
 
 
@@ -121,7 +122,8 @@ def plot_heart(heart: Heart, path: str | Path, *, n_points: int = 6000, n_fibres
     ax.set_title("fibres, anterior half: epicardium (blue), endocardium (red)", fontsize=10)
     fig.suptitle(f"{path.stem}: {n} nodes, {heart.tets.shape[0]} tets", fontsize=12)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        write_figure_atomic(fig, path, dpi=dpi)
+    finally:
+        plt.close(fig)
     return path

@@ -104,10 +104,8 @@ def plot_ecg(
     if ax is None:
         fig.tight_layout()
     if path is not None:
-        from .._atomic import atomic_path
+        from .._atomic import write_figure_atomic
 
-        path = Path(path)
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=dpi, format="png")
+        path = write_figure_atomic(fig, Path(path), dpi=dpi, format="png")
         logger.info("ECG plot written to %s", path)
     return fig

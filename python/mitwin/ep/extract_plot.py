@@ -89,10 +89,8 @@ def plot_extraction(
     fig.suptitle(head + textwrap.fill(result.summary(), 100), fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     if path is not None:
-        from .._atomic import atomic_path
+        from .._atomic import write_figure_atomic
 
-        path = Path(path)
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=dpi, format="png")
+        path = write_figure_atomic(fig, Path(path), dpi=dpi, format="png")
         logger.info("QRS extraction figure written to %s", path)
     return fig

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, write_figure_atomic
 
 #: Colours of healthy, BZ, scar.
 LABEL_COLOURS = np.array([[0.80, 0.80, 0.80], [1.00, 0.65, 0.00], [0.75, 0.05, 0.05]])
@@ -17,9 +17,10 @@ def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    try:
+        write_figure_atomic(fig, path, dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from .._atomic import atomic_path, write_text_atomic
+from .._atomic import write_figure_atomic, write_text_atomic
 from ..data.store import open_dataset
 from ..data.torchdata import InfarctDataset, split_subjects
 from ..errors import CheckpointError
@@ -187,9 +187,10 @@ def plot_loss_curve(log: list[dict[str, float]], path: Path) -> Path:
     for ax in axes:
         ax.set_xlabel("epoch")
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    try:
+        write_figure_atomic(fig, path, dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 
