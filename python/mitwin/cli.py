@@ -47,7 +47,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from .tissue import DEFAULT_TISSUE
 
     settings = None
-    if args.scenarios is None:  # the paper's 17 with the chosen (or the default) tissue
+    if args.random:  # the paper's 17 and N random infarcts, the same on every subject
+        from .infarct import ScenarioSet
+        from .inverse.prior import random_scenarios
+
+        tissue = args.tissue or DEFAULT_TISSUE
+        base = paper_scenarios(tissue) if args.scenarios is None else load_scenarios(args.scenarios)
+        records = [*base.records, *random_scenarios(args.random, seed=args.random_seed, tissue=tissue)]
+        settings = CampaignSettings(scenarios=ScenarioSet(records), method=args.method)
+    elif args.scenarios is None:  # the paper's 17 with the chosen (or the default) tissue
         settings = CampaignSettings(scenarios=paper_scenarios(args.tissue or DEFAULT_TISSUE), method=args.method)
     elif args.tissue is not None:  # a scenario file's infarcts with the factors of a preset
         settings = CampaignSettings(scenarios=load_scenarios(args.scenarios).with_tissue(args.tissue),
@@ -157,6 +165,25 @@ def _cmd_personalise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from .inverse.command import fit_to_files
+
+    conduction = None
+    if args.conduction is not None:
+        from .personalise import Personalisation
+
+        conduction = Personalisation.load(args.conduction).params
+    qrs = _read_qrs(args.ecg, args.record)
+    fit, paths = fit_to_files(args.heart, qrs, args.out, seed=args.seed, n_simulations=args.simulations,
+                              tissue=args.tissue, conduction=conduction, n_threads=args.threads)
+    s = fit.summary()
+    print(f"p(infarct) {s['p_infarct']:.3f} ({'infarct' if s['detected'] else 'no infarct'}), scar "
+          f"{s['scar_nodes']} nodes, BZ {s['bz_nodes']} nodes, {s['n_simulations']} simulations in "
+          f"{s['seconds']:.1f} s")
+    print("written: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -209,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="infarct tissue preset: paper (slow scar 10 %%, BZ 50 %%) or blocked (silent scar, BZ 50 %%); "
                         "default: paper for the paper's scenarios, the file's own factors for --scenarios")
     p.add_argument("--method", choices=("eikonal", "dijkstra"), default="eikonal")
+    p.add_argument("--random", type=int, default=0, metavar="N",
+                   help="add N random ellipsoid infarcts (mitwin.inverse.prior; the same on every subject)")
+    p.add_argument("--random-seed", type=int, default=0)
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("sensitivity", help="DTW, QRS biomarkers and figures from a dataset")
@@ -266,6 +296,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--starts", type=int, default=3, help="CMA-ES starts (default 3)")
     p.add_argument("--budget", type=float, default=None, help="wall-clock cap in seconds")
     p.set_defaults(func=_cmd_personalise)
+
+    p = sub.add_parser("fit", help="fit an infarct with a posterior to a QRS on a heart (simulation-based)")
+    p.add_argument("--heart", type=Path, required=True, help="the heart (.vtu)")
+    p.add_argument("--ecg", type=Path, required=True, help="QRS CSV (t_ms, I, II, V1..V6) or a recording (WFDB)")
+    p.add_argument("--record", action="store_true", help="--ecg is a whole recording: extract its QRS")
+    p.add_argument("--out", type=Path, required=True, help="output .vtu (labels and probabilities; .json, .png beside)")
+    p.add_argument("--simulations", type=int, default=None, help="simulation budget (default 1000)")
+    p.add_argument("--tissue", choices=("paper", "blocked"), default=None, help="tissue of the fitted infarct")
+    p.add_argument("--conduction", type=Path, default=None, help="a personalisation folder (mitwin personalise)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("demo", help="the whole pipeline end to end on a small default")
     p.add_argument("--out", type=Path, default=Path("mitwin-demo"))

@@ -3,8 +3,8 @@
 Cases: on each test heart, random infarcts of the prior (:func:`mitwin.inverse.prior.random_infarcts`,
 optionally irregular or double) and the healthy heart, each observed under conditions: ``clean``; ``noise``
 (white Gaussian noise of ``noise`` times each lead's peak); ``speed+10`` / ``speed-10`` (the observation
-simulated with every conduction speed, Purkinje and endocardial included, 10 % faster / slower than the
-model that fits it). Or (``cases="templates"``) the paper's 16 template infarcts.
+simulated with the myocardial, fast-endocardial and Purkinje speeds of the default conduction system 10 %
+faster / slower than the model that fits it). Or (``cases="templates"``) the paper's 16 template infarcts.
 
 Methods, all on the test heart itself:
 
@@ -29,13 +29,12 @@ from typing import Any
 import numpy as np
 
 from ..ellipsoid import BORDER_ZONE, SCAR, node_volumes
-from ..ep.activation import DEFAULT_SPEEDS
-from ..ep.conduction import DENSE_SPEED, PURKINJE_SPEED, SPARSE_SPEED
+from ..ep.conduction import DEFAULT_PARAMS
 from ..ep.forward import prepare
 from ..infarct import paper_scenarios
 from ..model.metrics import aha_loc_score, segmentation_scores
 from .calibration import Reliability, centre_covered, reliability, volume_covered
-from .fit import DEFAULT_BANDWIDTH, Library, build_library, fit_infarct
+from .fit import DEFAULT_BANDWIDTH, DEFAULT_RELATIVE_BANDWIDTH, Library, build_library, fit_infarct
 from .prior import random_infarcts
 from .simulator import QRSSimulator
 
@@ -58,7 +57,7 @@ class BenchmarkSettings:
     n_random : int, random infarcts per heart
     n_simulations : int, budget B of every method that simulates (fit and nearest)
     library_fraction : float, share of B that the fit spends on its library
-    bandwidth : float, the fit's kernel bandwidth
+    bandwidth, relative_bandwidth : float, the fit's kernel bandwidth floor and relative bandwidth
     tissue : str
     irregular, double : float, probabilities of irregular and two-infarct cases
     noise : float, noise sd as a fraction of each lead's peak (condition ``noise``)
@@ -72,6 +71,7 @@ class BenchmarkSettings:
     n_simulations: int = 1000
     library_fraction: float = 0.5
     bandwidth: float = DEFAULT_BANDWIDTH
+    relative_bandwidth: float = DEFAULT_RELATIVE_BANDWIDTH
     tissue: str = "paper"
     irregular: float = 0.2
     double: float = 0.1
@@ -92,8 +92,9 @@ class BenchmarkSettings:
 
 
 def _scale_speeds(factor: float) -> dict[str, Any]:
-    return {"speeds": tuple(s * factor for s in DEFAULT_SPEEDS), "dense_speed": DENSE_SPEED * factor,
-            "sparse_speed": SPARSE_SPEED * factor, "purkinje_speed": PURKINJE_SPEED * factor}
+    p = DEFAULT_PARAMS
+    return {"speeds": tuple(s * factor for s in p.speeds), "dense_speed": p.dense_speed * factor,
+            "sparse_speed": p.sparse_speed * factor, "purkinje_speed": p.purkinje_speed * factor}
 
 
 def observe(heart: Any, labels: np.ndarray, condition: str, *, tissue: str, noise: float, rng: np.random.Generator,
@@ -213,7 +214,7 @@ def benchmark_heart(heart: Any, subject: int, settings: BenchmarkSettings,
             rng = np.random.default_rng([s.seed, subject, ci, CONDITIONS.index(cond)])
             obs = observe(heart, truth, cond, tissue=s.tissue, noise=s.noise, rng=rng, forwards=forwards)
             fit = fit_infarct(heart, obs, seed=s.seed, n_simulations=s.n_simulations, forward=fwd, library=fit_lib,
-                              bandwidth=s.bandwidth, n_threads=s.n_threads)
+                              bandwidth=s.bandwidth, relative_bandwidth=s.relative_bandwidth, n_threads=s.n_threads)
             preds = {"fit": {"labels": fit.labels, "score": fit.p_infarct}, **_nearest(sim, base, obs, fwd.n_nodes)}
             for method, p in preds.items():
                 r = {**info, "condition": cond, "method": method, "score": p["score"],

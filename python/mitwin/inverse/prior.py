@@ -23,11 +23,12 @@ import numpy as np
 
 from ..anatomy.aha import lv_region
 from ..ellipsoid import BORDER_ZONE, BZ_MARGIN, SCAR, Infarct
+from ..scenario_records import ScenarioRecord
 from ..tissue import Tissue, get_tissue
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_PRIOR", "KINDS", "EllipsoidPrior", "RandomInfarct", "random_infarcts"]
+__all__ = ["DEFAULT_PRIOR", "KINDS", "EllipsoidPrior", "RandomInfarct", "random_infarcts", "random_scenarios"]
 
 #: Kinds of random infarct.
 KINDS: tuple[str, ...] = ("ellipsoid", "irregular", "double")
@@ -281,4 +282,26 @@ def random_infarcts(n: int, *, seed: int = 0, subject: int = 0, start: int = 0, 
         else:
             raise ValueError(f"heart: no draw of sample {k} with >= {min_scar_nodes} scar nodes in 100 tries")
         out.append(sample)
+    return out
+
+
+def random_scenarios(n: int, *, seed: int = 0, tissue: str | Tissue = "paper", heart: Any = None,
+                     prior: EllipsoidPrior = DEFAULT_PRIOR) -> list[ScenarioRecord]:
+    """``n`` random ellipsoid infarcts as scenario records (``mitwin simulate --random N``).
+
+    The records are drawn with ``subject = 0`` and hold the same infarcts (in Cobiveco coordinates) for every
+    subject of a campaign; ``location`` is ``"random"`` and ``params`` holds seed, subject, k and the five
+    ellipsoid parameters. With ``heart``, draws with fewer than 5 scar nodes on it are redrawn.
+
+    Examples
+    --------
+    >>> r = random_scenarios(2, seed=3)
+    >>> r[0].name, r[0].location, sorted(r[0].params)[:3]
+    ('random_3_0_0', 'random', ['ab0', 'k', 'r_ab'])
+    """
+    out = []
+    for s in random_infarcts(n, seed=seed, subject=0, heart=heart, tissue=tissue, prior=prior):
+        params = {"seed": float(s.seed), "subject": float(s.subject), "k": float(s.k),
+                  **dict(zip(prior.names, map(float, s.params)))}
+        out.append(ScenarioRecord(s.name, s.infarcts[0], location="random", params=params))
     return out

@@ -43,10 +43,11 @@ class SMCResult:
     u : (P, D) float, particles in the unit cube
     weights : (P,) float, normalised importance weights
     distances : (P,) float, d(u) of each particle
-    log_evidence : float, log E_prior[exp(-d^2 / 2h^2)]
-    betas : list of float, the tempering schedule reached (last = 1)
+    log_evidence : float, log E_prior[exp(-d^2 / 2h^2)] at the final bandwidth
+    betas : list of float, the tempering schedule reached
     acceptance : list of float, Metropolis acceptance rate of each move
     n_simulations : int, simulations spent after the initial sample
+    bandwidth : float, the final kernel bandwidth (``bandwidth / sqrt(beta)``)
     """
 
     u: np.ndarray
@@ -56,6 +57,7 @@ class SMCResult:
     betas: list[float] = field(default_factory=list)
     acceptance: list[float] = field(default_factory=list)
     n_simulations: int = 0
+    bandwidth: float = float("nan")
 
     @property
     def ess(self) -> float:
@@ -107,7 +109,7 @@ def _spread(u: np.ndarray, periodic: np.ndarray) -> np.ndarray:
 def tempered_smc(distance: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, d0: np.ndarray, *,
                  bandwidth: float, n_particles: int, budget: int, rng: np.random.Generator,
                  periodic: np.ndarray | None = None, ess_fraction: float = 0.5, n_moves: int = 2,
-                 max_stages: int = 100) -> SMCResult:
+                 relative_bandwidth: float = 0.0, max_stages: int = 100) -> SMCResult:
     """Sample ``prior(u) exp(-d(u)^2 / 2h^2)`` on the unit cube (module docstring).
 
     Parameters
@@ -130,6 +132,10 @@ def tempered_smc(distance: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, d
     ess_fraction : float in (0, 1)
     n_moves : int
         Metropolis steps per tempering stage.
+    relative_bandwidth : float >= 0
+        Empirical-Bayes bandwidth: the final bandwidth is ``max(bandwidth, relative_bandwidth * d_best)``,
+        ``d_best`` the smallest distance found (an estimate of the model error); tempering stops at
+        ``beta = (bandwidth / final)^2``. 0: the final bandwidth is ``bandwidth``.
 
     Returns
     -------
@@ -155,10 +161,17 @@ def tempered_smc(distance: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, d
     acceptance: list[float] = []
     spent = 0
     scale = 2.38 / np.sqrt(dim)
+    if not (np.isfinite(relative_bandwidth) and relative_bandwidth >= 0):
+        raise ValueError(f"relative_bandwidth: expected a finite value >= 0, got {relative_bandwidth!r}")
+
+    def beta_target() -> float:
+        return min(1.0, (bandwidth / max(bandwidth, relative_bandwidth * float(d.min()))) ** 2)
+
     for _stage in range(max_stages):
         loglik = -d ** 2 / h2
-        if beta < 1.0:
-            new = _next_beta(loglik, logw, beta, ess_fraction * min(len(u), n_particles))
+        target = beta_target()
+        if beta < target:
+            new = min(target, _next_beta(loglik, logw, beta, ess_fraction * min(len(u), n_particles)))
             inc = logw + (new - beta) * loglik
             log_z += _logsumexp(inc)
             logw = inc - _logsumexp(inc)
@@ -189,14 +202,16 @@ def tempered_smc(distance: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, d
             rate = float(accept.mean())
             acceptance.append(rate)
             scale *= 0.7 if rate < 0.15 else (1.3 if rate > 0.4 else 1.0)
-        if beta >= 1.0 and spent + n_particles > budget:
+        if beta >= beta_target() and spent + n_particles > budget:
             break
-    if beta < 1.0:  # budget spent before beta = 1: importance-reweight to the posterior
+    target = beta_target()
+    if beta < target:  # budget spent before the final beta: importance-reweight to the posterior
         loglik = -d ** 2 / h2
-        inc = logw + (1.0 - beta) * loglik
+        inc = logw + (target - beta) * loglik
         log_z += _logsumexp(inc)
         logw = inc - _logsumexp(inc)
-        betas.append(1.0)
-        log.info("tempered SMC: budget spent at beta %.3g; reweighted to beta = 1 (ESS %.1f)", beta,
+        log.info("tempered SMC: budget spent at beta %.3g; reweighted to beta = %.3g (ESS %.1f)", beta, target,
                  1.0 / np.sum(np.exp(2 * logw)))
-    return SMCResult(u, np.exp(logw), d, float(log_z), betas, acceptance, spent)
+        beta = target
+        betas.append(beta)
+    return SMCResult(u, np.exp(logw), d, float(log_z), betas, acceptance, spent, float(bandwidth / np.sqrt(beta)))
