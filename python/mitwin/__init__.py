@@ -56,6 +56,10 @@ _EXPORTS: dict[str, str] = {
     "Infarct": "mitwin.infarct",
     "SCENARIOS": "mitwin.infarct",
     "load_scenarios": "mitwin.infarct",
+    # inverse inference
+    "fit_infarct": "mitwin.inverse.fit",
+    "InfarctFit": "mitwin.inverse.fit",
+    "random_infarcts": "mitwin.inverse.prior",
     "paper_scenarios": "mitwin.infarct",
     "ScenarioRecord": "mitwin.infarct",
     "ScenarioSet": "mitwin.infarct",
