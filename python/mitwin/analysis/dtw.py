@@ -82,6 +82,8 @@ def _check_options(band: Any, cost: str, penalty: Any, n_threads: Any = None) ->
         band_i = min(int(band), _MAX_BAND)  # any radius past the longest signal keeps every cell
     if cost not in _COSTS:
         raise ValueError(f"cost: expected one of {_COSTS}, got {cost!r}")
+    if isinstance(penalty, (str, bytes, bool)):
+        raise ValueError(f"penalty: expected a finite number >= 0, got {penalty!r}")
     try:
         pen = float(penalty)
     except (TypeError, ValueError) as exc:
@@ -89,6 +91,13 @@ def _check_options(band: Any, cost: str, penalty: Any, n_threads: Any = None) ->
     if not np.isfinite(pen) or pen < 0:
         raise ValueError(f"penalty: expected a finite number >= 0, got {penalty!r}")
     return band_i, pen, check_n_threads(n_threads)
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A real boolean: strings such as "False" or "no" are truthy in Python and refused here."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
 
 
 def _as_signal(x: Any, name: str) -> np.ndarray:
@@ -177,7 +186,8 @@ def dtw(
         raise ValueError(f"b: expected {a_arr.shape[0]} leads like a, got shape {b_arr.shape}")
     na = _as_length(len_a, a_arr.shape[1], "len_a")
     nb = _as_length(len_b, b_arr.shape[1], "len_b")
-    return core.dtw_leads(a_arr, na, b_arr, nb, band=band_i, cost=cost, normalize=bool(normalize), penalty=pen)
+    return core.dtw_leads(a_arr, na, b_arr, nb, band=band_i, cost=cost, normalize=_flag(normalize, "normalize"),
+                          penalty=pen)
 
 
 def dtw_all_pairs(
@@ -210,7 +220,7 @@ def dtw_all_pairs(
     """
     band_i, pen, threads = _check_options(band, cost, penalty, n_threads)
     arr, lens = _as_batch(signals, lengths)
-    return core.dtw_all_pairs(arr, lens, band=band_i, cost=cost, normalize=bool(normalize), penalty=pen,
+    return core.dtw_all_pairs(arr, lens, band=band_i, cost=cost, normalize=_flag(normalize, "normalize"), penalty=pen,
                               n_threads=threads)
 
 
@@ -249,5 +259,5 @@ def dtw_one_to_many(
     if ref.shape[0] != arr.shape[1]:
         raise ValueError(f"reference: expected {arr.shape[1]} leads like signals, got shape {ref.shape}")
     n_ref = _as_length(ref_length, ref.shape[1], "ref_length")
-    return core.dtw_one_to_many(ref, n_ref, arr, lens, band=band_i, cost=cost, normalize=bool(normalize),
+    return core.dtw_one_to_many(ref, n_ref, arr, lens, band=band_i, cost=cost, normalize=_flag(normalize, "normalize"),
                                 penalty=pen, n_threads=threads)
