@@ -11,6 +11,12 @@
 #include <omp.h>
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#define MITWIN_INLINE inline __attribute__((always_inline))
+#else
+#define MITWIN_INLINE inline
+#endif
+
 namespace mitwin {
 namespace {
 
@@ -205,22 +211,36 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
                                    const double* fibres, const double* sheets, const std::array<double, 3>& speeds,
                                    const double* endo_speed, ActivationMethod method)
     : method_(method), graph_(MeshGraph::from_tets(tets, n_tets, n_nodes)), speeds_(speeds) {
-  for (double v : speeds) {
+  init_points(points);
+  init_frames(fibres, sheets);
+  init_layer(endo_speed);
+  init_edge_costs();
+  if (method_ == ActivationMethod::kEikonal) {
+    init_metric();
+    init_tet_records();
+    init_layer_triangles();
+  }
+}
+
+void ActivationSolver::init_points(const double* points) {
+  for (double v : speeds_) {
     if (!(v >= kMinSpeed && v <= kMaxSpeed)) {
       throw std::invalid_argument("speeds: expected speeds in [" + num(kMinSpeed) + ", " + num(kMaxSpeed) +
                                   "] m/s, got " + num(v));
     }
   }
-  const std::size_t n = static_cast<std::size_t>(n_nodes);
-  points_.assign(points, points + 3 * n);
+  points_.assign(points, points + 3 * static_cast<std::size_t>(graph_.n_nodes));
   for (double v : points_) {
     if (!(std::abs(v) <= kMaxCoordinate)) {
       throw std::invalid_argument("points: expected finite coordinates within +-" + num(kMaxCoordinate) + " mm, got " +
                                   num(v));
     }
   }
+}
 
+void ActivationSolver::init_frames(const double* fibres, const double* sheets) {
   // nodal frames, orthonormalised
+  const std::size_t n = static_cast<std::size_t>(graph_.n_nodes);
   frames_.resize(9 * n);
   for (std::size_t i = 0; i < n; ++i) {
     const double* f = fibres + 3 * i;
@@ -244,24 +264,28 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
     fr[7] = fr[2] * fr[3] - fr[0] * fr[5];
     fr[8] = fr[0] * fr[4] - fr[1] * fr[3];
   }
+}
 
+void ActivationSolver::init_layer(const double* endo_speed) {
+  const std::size_t n = static_cast<std::size_t>(graph_.n_nodes);
   endo_.assign(n, 0.0);
   layer_.assign(n, 0);
-  if (endo_speed != nullptr) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const double v = endo_speed[i];
-      if (v < 0.0 || std::isinf(v) || (v > 0.0 && !(v >= kMinSpeed && v <= kMaxSpeed))) {
-        throw std::invalid_argument("endo_speed: node " + str(static_cast<Index>(i)) + " has speed " + num(v) +
-                                    "; expected [" + num(kMinSpeed) + ", " + num(kMaxSpeed) +
-                                    "] m/s on the layer, NaN or 0 off it");
-      }
-      if (v > 0.0) {
-        endo_[i] = v;
-        layer_[i] = 1;
-      }
+  if (endo_speed == nullptr) return;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = endo_speed[i];
+    if (v < 0.0 || std::isinf(v) || (v > 0.0 && !(v >= kMinSpeed && v <= kMaxSpeed))) {
+      throw std::invalid_argument("endo_speed: node " + str(static_cast<Index>(i)) + " has speed " + num(v) +
+                                  "; expected [" + num(kMinSpeed) + ", " + num(kMaxSpeed) +
+                                  "] m/s on the layer, NaN or 0 off it");
+    }
+    if (v > 0.0) {
+      endo_[i] = v;
+      layer_[i] = 1;
     }
   }
+}
 
+void ActivationSolver::init_edge_costs() {
   // healthy edge costs on the CSR slots (the same value in both directions)
   const std::vector<double> cost = edge_costs();
   adj_.resize(graph_.indices.size());
@@ -274,93 +298,104 @@ ActivationSolver::ActivationSolver(const double* points, Index n_nodes, const In
     max_increment_ = std::max(max_increment_, static_cast<double>(adj_[k].cost));
   }
   if (!(min_cost_ > 0.0)) throw std::invalid_argument("points: the mesh has an edge of zero length");
+}
 
-  if (method_ == ActivationMethod::kEikonal) {
-    metric_.resize(9 * n);
-    for (std::size_t i = 0; i < n; ++i) {
-      for (int r = 0; r < 3; ++r) {
-        for (int d = 0; d < 3; ++d) metric_[9 * i + 3 * r + d] = frames_[9 * i + 3 * r + d] / speeds_[r];
+void ActivationSolver::init_metric() {
+  // nodal metric rows f / vf, s / vs, n / vn, and the length up to which a ray is followed
+  const std::size_t n = static_cast<std::size_t>(graph_.n_nodes);
+  metric_.resize(9 * n);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (int r = 0; r < 3; ++r) {
+      for (int d = 0; d < 3; ++d) metric_[9 * i + 3 * r + d] = frames_[9 * i + 3 * r + d] / speeds_[r];
+    }
+  }
+  std::vector<double> len(static_cast<std::size_t>(graph_.n_edges()));
+  for (std::size_t e = 0; e < len.size(); ++e) {
+    const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(graph_.edge_nodes[2 * e + 1])],
+                       &points_[3 * static_cast<std::size_t>(graph_.edge_nodes[2 * e])]);
+    len[e] = std::sqrt(d.x * d.x + d.y * d.y + d.z * d.z);
+  }
+  std::nth_element(len.begin(), len.begin() + static_cast<std::ptrdiff_t>(len.size() / 2), len.end());
+  const double ray = kRayEdges * len[len.size() / 2];
+  ray_length2_ = ray * ray;
+}
+
+void ActivationSolver::init_tet_records() {
+  // per node, one record for each of its tets (in the order of graph_.node_tets)
+  const std::size_t m = static_cast<std::size_t>(graph_.n_tets);
+  incidence_.resize(graph_.node_tets.size());
+  std::vector<std::int32_t> next(graph_.tet_ptr.begin(), graph_.tet_ptr.end() - 1);
+  for (std::size_t t = 0; t < m; ++t) {
+    const std::int32_t* tv = &graph_.tets[4 * t];
+    const double* fr[4];
+    for (int k = 0; k < 4; ++k) fr[k] = &frames_[9 * static_cast<std::size_t>(tv[k])];
+    double frame[9];
+    average_frame(fr, 4, frame);
+    double L[4][4];
+    for (int i = 0; i < 4; ++i) {
+      L[i][i] = 0.0;
+      for (int j = i + 1; j < 4; ++j) {
+        const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(tv[j])], &points_[3 * static_cast<std::size_t>(tv[i])]);
+        L[i][j] = L[j][i] = metric_len2(frame, d, speeds_);
+        max_increment_ = std::max(max_increment_, std::sqrt(L[i][j]));
       }
     }
-    std::vector<double> len(static_cast<std::size_t>(graph_.n_edges()));
-    for (std::size_t e = 0; e < len.size(); ++e) {
-      const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(graph_.edge_nodes[2 * e + 1])],
-                         &points_[3 * static_cast<std::size_t>(graph_.edge_nodes[2 * e])]);
-      len[e] = std::sqrt(d.x * d.x + d.y * d.y + d.z * d.z);
-    }
-    std::nth_element(len.begin(), len.begin() + static_cast<std::ptrdiff_t>(len.size() / 2), len.end());
-    const double ray = kRayEdges * len[len.size() / 2];
-    ray_length2_ = ray * ray;
-    const std::size_t m = static_cast<std::size_t>(graph_.n_tets);
-    incidence_.resize(graph_.node_tets.size());
-    std::vector<std::int32_t> next(graph_.tet_ptr.begin(), graph_.tet_ptr.end() - 1);
-    for (std::size_t t = 0; t < m; ++t) {
-      const std::int32_t* tv = &graph_.tets[4 * t];
-      const double* fr[4];
-      for (int k = 0; k < 4; ++k) fr[k] = &frames_[9 * static_cast<std::size_t>(tv[k])];
-      double frame[9];
-      average_frame(fr, 4, frame);
-      double L[4][4];
+    for (int ui = 0; ui < 4; ++ui) {
+      // local order: the node itself, then the other three in tet order
+      const int g[4] = {ui, kFace[ui][0], kFace[ui][1], kFace[ui][2]};
+      const std::size_t pt = static_cast<std::size_t>(next[static_cast<std::size_t>(tv[ui])]++);
+      Incidence& in = incidence_[pt];
+      for (int c = 0; c < 3; ++c) in.other[c] = tv[g[c + 1]];
       for (int i = 0; i < 4; ++i) {
-        L[i][i] = 0.0;
-        for (int j = i + 1; j < 4; ++j) {
-          const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(tv[j])], &points_[3 * static_cast<std::size_t>(tv[i])]);
-          L[i][j] = L[j][i] = metric_len2(frame, d, speeds_);
-          max_increment_ = std::max(max_increment_, std::sqrt(L[i][j]));
-        }
+        for (int j = i + 1; j < 4; ++j) in.len2[kPair[i][j]] = static_cast<float>(L[g[i]][g[j]]);
       }
-      for (int ui = 0; ui < 4; ++ui) {
-        // local order: the node itself, then the other three in tet order
-        const int g[4] = {ui, kFace[ui][0], kFace[ui][1], kFace[ui][2]};
-        const std::size_t pt = static_cast<std::size_t>(next[static_cast<std::size_t>(tv[ui])]++);
-        Incidence& in = incidence_[pt];
-        for (int c = 0; c < 3; ++c) in.other[c] = tv[g[c + 1]];
-        for (int i = 0; i < 4; ++i) {
-          for (int j = i + 1; j < 4; ++j) in.len2[kPair[i][j]] = static_cast<float>(L[g[i]][g[j]]);
-        }
-        for (int k = 1; k < 4; ++k) {
-          const int a = g[kFace[k][0]], b = g[kFace[k][1]], c = g[kFace[k][2]], x = g[k];
-          in.height[k - 1] = static_cast<float>(face_height(L[a][b], L[a][c], L[b][c], L[a][x], L[b][x], L[c][x]));
-        }
+      for (int k = 1; k < 4; ++k) {
+        const int a = g[kFace[k][0]], b = g[kFace[k][1]], c = g[kFace[k][2]], x = g[k];
+        in.height[k - 1] = static_cast<float>(face_height(L[a][b], L[a][c], L[b][c], L[a][x], L[b][x], L[c][x]));
       }
     }
-    // fast-layer triangles: tet faces with all three nodes on the layer, each once
-    std::vector<std::array<std::int32_t, 3>> tris;
-    for (std::size_t t = 0; t < m; ++t) {
-      const std::int32_t* tv = &graph_.tets[4 * t];
-      for (int k = 0; k < 4; ++k) {
-        std::array<std::int32_t, 3> f = {tv[kFace[k][0]], tv[kFace[k][1]], tv[kFace[k][2]]};
-        if (layer_[f[0]] && layer_[f[1]] && layer_[f[2]]) {
-          std::sort(f.begin(), f.end());
-          tris.push_back(f);
-        }
+  }
+}
+
+void ActivationSolver::init_layer_triangles() {
+  // fast-layer triangles: tet faces with all three nodes on the layer, each once
+  const std::size_t n = static_cast<std::size_t>(graph_.n_nodes);
+  const std::size_t m = static_cast<std::size_t>(graph_.n_tets);
+  std::vector<std::array<std::int32_t, 3>> tris;
+  for (std::size_t t = 0; t < m; ++t) {
+    const std::int32_t* tv = &graph_.tets[4 * t];
+    for (int k = 0; k < 4; ++k) {
+      std::array<std::int32_t, 3> f = {tv[kFace[k][0]], tv[kFace[k][1]], tv[kFace[k][2]]};
+      if (layer_[f[0]] && layer_[f[1]] && layer_[f[2]]) {
+        std::sort(f.begin(), f.end());
+        tris.push_back(f);
       }
     }
-    std::sort(tris.begin(), tris.end());
-    tris.erase(std::unique(tris.begin(), tris.end()), tris.end());
-    tri_nodes_.resize(3 * tris.size());
-    tri_len2_.resize(3 * tris.size());
-    tri_ptr_.assign(n + 1, 0);
-    for (std::size_t r = 0; r < tris.size(); ++r) {
-      const auto& f = tris[r];
-      const double v = (endo_[f[0]] + endo_[f[1]] + endo_[f[2]]) / 3.0;
-      const int pairs[3][2] = {{0, 1}, {0, 2}, {1, 2}};
-      for (int p = 0; p < 3; ++p) {
-        const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(f[pairs[p][1]])],
-                           &points_[3 * static_cast<std::size_t>(f[pairs[p][0]])]);
-        tri_len2_[3 * r + p] = (d.x * d.x + d.y * d.y + d.z * d.z) / (v * v);
-      }
-      for (int k = 0; k < 3; ++k) {
-        tri_nodes_[3 * r + k] = f[k];
-        ++tri_ptr_[static_cast<std::size_t>(f[k]) + 1];
-      }
+  }
+  std::sort(tris.begin(), tris.end());
+  tris.erase(std::unique(tris.begin(), tris.end()), tris.end());
+  tri_nodes_.resize(3 * tris.size());
+  tri_len2_.resize(3 * tris.size());
+  tri_ptr_.assign(n + 1, 0);
+  for (std::size_t r = 0; r < tris.size(); ++r) {
+    const auto& f = tris[r];
+    const double v = (endo_[f[0]] + endo_[f[1]] + endo_[f[2]]) / 3.0;
+    const int pairs[3][2] = {{0, 1}, {0, 2}, {1, 2}};
+    for (int p = 0; p < 3; ++p) {
+      const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(f[pairs[p][1]])],
+                         &points_[3 * static_cast<std::size_t>(f[pairs[p][0]])]);
+      tri_len2_[3 * r + p] = (d.x * d.x + d.y * d.y + d.z * d.z) / (v * v);
     }
-    for (std::size_t i = 0; i < n; ++i) tri_ptr_[i + 1] += tri_ptr_[i];
-    node_tris_.resize(tri_nodes_.size());
-    std::vector<std::int32_t> fill(tri_ptr_.begin(), tri_ptr_.end() - 1);
-    for (std::size_t r = 0; r < tris.size(); ++r) {
-      for (int k = 0; k < 3; ++k) node_tris_[static_cast<std::size_t>(fill[tris[r][k]]++)] = static_cast<std::int32_t>(r);
+    for (int k = 0; k < 3; ++k) {
+      tri_nodes_[3 * r + k] = f[k];
+      ++tri_ptr_[static_cast<std::size_t>(f[k]) + 1];
     }
+  }
+  for (std::size_t i = 0; i < n; ++i) tri_ptr_[i + 1] += tri_ptr_[i];
+  node_tris_.resize(tri_nodes_.size());
+  std::vector<std::int32_t> fill(tri_ptr_.begin(), tri_ptr_.end() - 1);
+  for (std::size_t r = 0; r < tris.size(); ++r) {
+    for (int k = 0; k < 3; ++k) node_tris_[static_cast<std::size_t>(fill[tris[r][k]]++)] = static_cast<std::int32_t>(r);
   }
 }
 
@@ -407,7 +442,7 @@ void ActivationSolver::check_factors(const double* speed_factor, Index n_sets) c
   }
 }
 
-namespace {
+namespace detail {
 
 // Circular bucket queue over the workspace's buckets.
 struct Buckets {
@@ -444,6 +479,35 @@ struct Buckets {
     for (std::int32_t v : live) push(v, t[v]);
   }
 };
+
+}  // namespace detail
+
+// The state of one solve: the workspace's arrays and the bucket queue. The update steps copy the
+// pointers they use into locals first: stores through the uint8_t queue flags may alias anything,
+// so pointers read from a struct (or from *this) would be reloaded after every store.
+struct ActivationSolver::Sweep {
+  double* t;
+  const double* slow;
+  std::uint8_t* queued;
+  std::int32_t* src;     // Eikonal: node at the virtual source of each value
+  double* tsrc;          // Eikonal: time at that source
+  const double* medium;  // Eikonal: slowness off the fast layer, -1 on it
+  double width;          // bucket width, ms
+  double inv_width;
+  std::int64_t n_buckets;  // circular buckets, a power of two
+  std::int64_t first;      // bucket of the earliest start
+};
+
+namespace {
+
+// The one relaxation: lower t[v] to c when that gains more than tol, and queue v.
+MITWIN_INLINE bool relax(double* t, std::uint8_t* queued, detail::Buckets& q, std::int32_t v, double c, double tol) {
+  if (!(c < t[v] - tol)) return false;
+  t[v] = c;
+  queued[v] = 1;
+  q.push(v, c);
+  return true;
+}
 
 }  // namespace
 
@@ -523,8 +587,10 @@ void ActivationSolver::solve(const Index* roots, const double* root_times, Index
   solve_checked(roots, root_times, n_roots, speed_factor, out, ws);
 }
 
-void ActivationSolver::solve_checked(const Index* roots, const double* root_times, Index n_roots,
-                                     const double* speed_factor, double* out, ActivationWorkspace& ws) const {
+double ActivationSolver::init_times(const Index* roots, const double* root_times, Index n_roots,
+                                    const double* speed_factor, ActivationWorkspace& ws) const {
+  // slowness 1 / factor per node, the start times at the roots, and (Eikonal) the sources and the
+  // exact times around the roots; returns the largest slowness
   const std::size_t n = static_cast<std::size_t>(n_nodes());
   ws.t.assign(n, kInf);
   ws.queued.assign(n, 0);
@@ -538,12 +604,10 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   } else {
     std::fill(ws.slow.begin(), ws.slow.end(), 1.0);
   }
-  double t_start = kInf;
   for (Index r = 0; r < n_roots; ++r) {
     const double t0 = root_times != nullptr ? root_times[r] : 0.0;
     double& t = ws.t[static_cast<std::size_t>(roots[r])];
     t = std::min(t, t0);
-    t_start = std::min(t_start, t0);
   }
   if (method_ == ActivationMethod::kEikonal) {
     ws.stamp.assign(n, 0);
@@ -554,7 +618,13 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
     ws.tsrc.resize(n);  // read only where src is not the node itself, and written with it
     exact_init(roots, root_times, n_roots, ws);
   }
-  // bucket width: the smallest edge cost (no edge gets cheaper, factors are <= 1)
+  return max_slow;
+}
+
+ActivationSolver::Sweep ActivationSolver::start_sweep(const double* root_times, Index n_roots,
+                                                      double max_slow, ActivationWorkspace& ws) const {
+  // bucket width: the smallest edge cost (no edge gets cheaper, factors are <= 1), widened when the
+  // costliest step would need more than kMaxBuckets buckets
   double width = min_cost_;
   const double span = std::ceil(max_increment_ * max_slow / width) + 2.0;
   std::int64_t n_buckets = span < static_cast<double>(kMaxBuckets) ? static_cast<std::int64_t>(span) : kMaxBuckets + 1;
@@ -567,36 +637,26 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
   n_buckets = pow2;
   if (ws.buckets.size() < static_cast<std::size_t>(n_buckets)) ws.buckets.resize(static_cast<std::size_t>(n_buckets));
   for (auto& b : ws.buckets) b.clear();
-  double t_last = 0.0;  // the latest start: its bucket index must stay exact in double (< 2^52)
-  for (Index r = 0; r < n_roots; ++r) t_last = std::max(t_last, root_times != nullptr ? root_times[r] : 0.0);
+  double t_start = kInf, t_last = 0.0;  // the latest start's bucket index must stay exact in double (< 2^52)
+  for (Index r = 0; r < n_roots; ++r) {
+    const double t0 = root_times != nullptr ? root_times[r] : 0.0;
+    t_start = std::min(t_start, t0);
+    t_last = std::max(t_last, t0);
+  }
   if (t_last / width > 0x1p52) {
     throw std::invalid_argument("root_times: a start at " + num(t_last) + " ms is more than 2^52 bucket widths (" +
                                 num(width) + " ms, the shortest edge's travel time) away");
   }
-  Buckets q{ws.buckets, 1.0 / width, n_buckets, static_cast<std::int64_t>(std::min(t_start / width, 0x1p52))};
-  for (std::size_t i = 0; i < n; ++i) {
-    if (ws.t[i] < kInf) {
-      q.push(static_cast<std::int32_t>(i), ws.t[i]);
-      ws.queued[i] = 1;
-    }
-  }
+  return Sweep{ws.t.data(),   ws.slow.data(), ws.queued.data(), ws.src.data(), ws.tsrc.data(), ws.medium.data(),
+               width,         1.0 / width,    n_buckets,        static_cast<std::int64_t>(t_start / width)};
+}
 
-  double* t = ws.t.data();
-  const double* slow = ws.slow.data();
-  std::uint8_t* queued = ws.queued.data();
-  const std::int32_t* indptr = graph_.indptr.data();
-  const Slot* adj = adj_.data();
-  const bool eikonal = method_ == ActivationMethod::kEikonal;
-  std::int32_t* src = ws.src.data();
-  double* tsrc = ws.tsrc.data();
-  const double* medium = ws.medium.data();
-  const double* pts = points_.data();
-  // a value found by a local solve becomes a point source of its own
-  auto own_source = [src](std::int32_t x) { src[x] = x; };
-
-  const Incidence* incidence = incidence_.data();
-  const std::int32_t* tet_ptr = graph_.tet_ptr.data();
-
+template <class Visit>
+void ActivationSolver::drain(const Sweep& s, detail::Buckets& q, Visit&& visit) const {
+  // Processes the queued nodes bucket by bucket: visit(u, bucket, p) for node u at position p of
+  // its bucket (the time t[u] is final unless a later correction re-queues u).
+  std::uint8_t* const queued = s.queued;
+  const double* const t = s.t;
   std::int64_t idle = 0;  // buckets visited in a row without processing a node
   while (q.count > 0) {
     std::vector<std::int32_t>& bucket = q.b[static_cast<std::size_t>(q.cur & (q.n_buckets - 1))];
@@ -604,148 +664,14 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
     for (std::size_t p = 0; p < bucket.size(); ++p) {
       const std::int32_t u = bucket[p];
       if (!queued[u]) continue;
-      const double tu = t[u];
-      if (tu * q.inv_width >= static_cast<double>(q.cur + 1)) {
+      if (t[u] * q.inv_width >= static_cast<double>(q.cur + 1)) {
         // a value beyond the circular window (a late start time) waits for its own cycle
-        q.push(u, tu);
+        q.push(u, t[u]);
         continue;
       }
       queued[u] = 0;
       processed = true;
-      if (!eikonal) {
-        for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
-          const std::int32_t v = adj[k].node;
-          const double c = tu + static_cast<double>(adj[k].cost) * slow[v];
-          if (c < t[v]) {
-            t[v] = c;
-            queued[v] = 1;
-            q.push(v, c);
-          }
-        }
-        continue;
-      }
-      if (!layer_[static_cast<std::size_t>(u)] && src[u] != u) {
-        // virtual source: follow the straight ray from u's source to its neighbours in the same
-        // medium (same speed factor, off the layer), timed with the larger of the two nodal metrics.
-        // A node that is its own source (its value came from a local solve) has nothing to add:
-        // the ray from it is the one-node update of its tets.
-        const std::int32_t su_node = src[u];
-        const double* su = &pts[3 * static_cast<std::size_t>(su_node)];
-        const double tsu = tsrc[u];
-        const double slow_u = slow[u];
-        const double* gu = &metric_[9 * static_cast<std::size_t>(u)];
-        for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
-          const std::int32_t v = adj[k].node;
-          if (medium[v] != slow_u || (!queued[v] && t[v] < kInf)) continue;  // other medium, or settled
-          const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(v)], su);
-          if (d.x * d.x + d.y * d.y + d.z * d.z > ray_length2_) continue;
-          const double* gv = &metric_[9 * static_cast<std::size_t>(v)];
-          const double a0 = dot(d, gu), a1 = dot(d, gu + 3), a2 = dot(d, gu + 6);
-          const double b0 = dot(d, gv), b1 = dot(d, gv + 3), b2 = dot(d, gv + 6);
-          const double l2 = std::max(a0 * a0 + a1 * a1 + a2 * a2, b0 * b0 + b1 * b1 + b2 * b2);
-          const double c = tsu + slow_u * std::sqrt(l2);
-          if (c < t[v] - kTol) {
-            t[v] = c;
-            src[v] = su_node;
-            tsrc[v] = tsu;
-            queued[v] = 1;
-            q.push(v, c);
-          }
-        }
-      }
-      // Eikonal: update the other three nodes of every tet of u from their opposite faces
-      const double final_before = tu - kReopenBuckets * width;
-      // The records of the next node in the bucket are fetched while u's are processed, one
-      // cache line per record (a burst of prefetches would stall on the full miss queue).
-      const char* ahead = nullptr;
-      const char* ahead_end = nullptr;
-      for (std::size_t r = p + 1; r < bucket.size(); ++r) {
-        const std::int32_t w = bucket[r];
-        if (!queued[w]) continue;  // already processed: a stale entry
-        ahead = reinterpret_cast<const char*>(incidence + tet_ptr[w]);
-        ahead_end = reinterpret_cast<const char*>(incidence + tet_ptr[w + 1]);
-        break;
-      }
-      for (std::int32_t pt = tet_ptr[u]; pt < tet_ptr[u + 1]; ++pt) {
-        if (ahead < ahead_end) {
-          prefetch(ahead);
-          ahead += 64;
-        }
-        const Incidence& in = incidence[pt];
-        // Only settled values (finite and not waiting in the queue) enter a face update, and a
-        // face with a queued node is left to that node: it updates the tet when it is processed.
-        // Two queued nodes: every face opposite another node holds one of them.
-        const unsigned queued_mask = static_cast<unsigned>(queued[in.other[0]]) |
-                                     static_cast<unsigned>(queued[in.other[1]]) << 1 |
-                                     static_cast<unsigned>(queued[in.other[2]]) << 2;
-        if (queued_mask & (queued_mask - 1)) continue;
-        // One queued node: the only node whose opposite face is settled. None: every other node
-        // that may have been processed out of order, until the first improvement queues one
-        // (then every remaining face holds it); a node settled more than kReopenBuckets bucket
-        // widths before u is final.
-        const double tt[4] = {tu, t[in.other[0]], t[in.other[1]], t[in.other[2]]};
-        const unsigned targets =
-            queued_mask ? queued_mask
-                        : (static_cast<unsigned>(tt[1] > final_before) | static_cast<unsigned>(tt[2] > final_before) << 1 |
-                           static_cast<unsigned>(tt[3] > final_before) << 2);
-        if (targets == 0) continue;
-        const float* L = in.len2;
-        for (int k = 1; k < 4; ++k) {
-          if (!(targets >> (k - 1) & 1u)) continue;
-          const std::int32_t x = in.other[k - 1];
-          const double sx = slow[x];
-          const double lo = std::min({tu, tt[kFace[k][1]], tt[kFace[k][2]]});
-          if (lo + sx * in.height[k - 1] >= tt[k] - kTol) continue;
-          const double cand = k == 1 ? tet_update<1>(tt, L, sx) : (k == 2 ? tet_update<2>(tt, L, sx) : tet_update<3>(tt, L, sx));
-          if (cand < tt[k] - kTol) {
-            t[x] = cand;
-            own_source(x);
-            queued[x] = 1;
-            q.push(x, cand);
-            break;
-          }
-        }
-      }
-      if (layer_[static_cast<std::size_t>(u)]) {
-        // fast layer: isotropic triangles and edges at the endocardial speed
-        for (std::int32_t pr = tri_ptr_[static_cast<std::size_t>(u)]; pr < tri_ptr_[static_cast<std::size_t>(u) + 1]; ++pr) {
-          const std::size_t r = static_cast<std::size_t>(node_tris_[static_cast<std::size_t>(pr)]);
-          const std::int32_t* rv = &tri_nodes_[3 * r];
-          const double* L = &tri_len2_[3 * r];
-          const int ui = rv[0] == u ? 0 : (rv[1] == u ? 1 : 2);
-          for (int k = 0; k < 3; ++k) {
-            if (k == ui) continue;
-            const int y = 3 - k - ui;  // the third vertex
-            const std::int32_t x = rv[k];
-            const double ty = t[rv[y]];
-            // triangle edge index of the pair (i, j): 01 -> 0, 02 -> 1, 12 -> 2
-            auto e = [](int i, int j) { return i + j - 1; };
-            double cand;
-            if (ty < kInf) {
-              cand = solve_edge(tu, ty, L[e(ui, y)], L[e(ui, k)], L[e(y, k)], slow[x]);
-            } else {
-              cand = tu + slow[x] * std::sqrt(L[e(ui, k)]);
-            }
-            if (cand < t[x] - kTol) {
-              t[x] = cand;
-              own_source(x);
-              queued[x] = 1;
-              q.push(x, cand);
-            }
-          }
-        }
-        for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
-          const std::int32_t v = adj[k].node;
-          if (!layer_[static_cast<std::size_t>(v)]) continue;
-          const double c = tu + static_cast<double>(adj[k].cost) * slow[v];
-          if (c < t[v] - kTol) {
-            t[v] = c;
-            own_source(v);
-            queued[v] = 1;
-            q.push(v, c);
-          }
-        }
-      }
+      visit(u, bucket, p);
     }
     q.count -= static_cast<std::int64_t>(bucket.size());
     bucket.clear();
@@ -758,8 +684,178 @@ void ActivationSolver::solve_checked(const Index* roots, const double* root_time
       idle = 0;
     }
   }
-  std::copy(ws.t.begin(), ws.t.end(), out);
+}
 
+MITWIN_INLINE void ActivationSolver::relax_edges(const Sweep& s, detail::Buckets& q, std::int32_t u) const {
+  // Dijkstra: every edge of u
+  double* const t = s.t;
+  std::uint8_t* const queued = s.queued;
+  const double* const slow = s.slow;
+  const std::int32_t* const indptr = graph_.indptr.data();
+  const Slot* const adj = adj_.data();
+  const double tu = t[u];
+  for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
+    const std::int32_t v = adj[k].node;
+    relax(t, queued, q, v, tu + static_cast<double>(adj[k].cost) * slow[v], 0.0);
+  }
+}
+
+MITWIN_INLINE void ActivationSolver::follow_ray(const Sweep& s, detail::Buckets& q, std::int32_t u) const {
+  // virtual source: follow the straight ray from u's source to its neighbours in the same medium
+  // (same speed factor, off the layer), timed with the larger of the two nodal metrics. A node that
+  // is its own source (its value came from a local solve) has nothing to add: the ray from it is
+  // the one-node update of its tets.
+  std::int32_t* const src = s.src;
+  if (layer_[static_cast<std::size_t>(u)] || src[u] == u) return;
+  double* const t = s.t;
+  std::uint8_t* const queued = s.queued;
+  double* const tsrc = s.tsrc;
+  const double* const medium = s.medium;
+  const double* const pts = points_.data();
+  const double* const metric = metric_.data();
+  const std::int32_t* const indptr = graph_.indptr.data();
+  const Slot* const adj = adj_.data();
+  const double ray2 = ray_length2_;
+  const std::int32_t su_node = src[u];
+  const double* su = &pts[3 * static_cast<std::size_t>(su_node)];
+  const double tsu = tsrc[u];
+  const double slow_u = s.slow[u];
+  const double* gu = &metric[9 * static_cast<std::size_t>(u)];
+  for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
+    const std::int32_t v = adj[k].node;
+    if (medium[v] != slow_u || (!queued[v] && t[v] < kInf)) continue;  // other medium, or settled
+    const Vec3 d = sub(&pts[3 * static_cast<std::size_t>(v)], su);
+    if (d.x * d.x + d.y * d.y + d.z * d.z > ray2) continue;
+    const double* gv = &metric[9 * static_cast<std::size_t>(v)];
+    const double a0 = dot(d, gu), a1 = dot(d, gu + 3), a2 = dot(d, gu + 6);
+    const double b0 = dot(d, gv), b1 = dot(d, gv + 3), b2 = dot(d, gv + 6);
+    const double l2 = std::max(a0 * a0 + a1 * a1 + a2 * a2, b0 * b0 + b1 * b1 + b2 * b2);
+    if (relax(t, queued, q, v, tsu + slow_u * std::sqrt(l2), kTol)) {
+      src[v] = su_node;
+      tsrc[v] = tsu;
+    }
+  }
+}
+
+// Not forced inline: GCC 12 dropped the prefetch below when this was inlined into the driver
+// (about 30 % slower on the 153.6k-node shell); as a call per node it keeps it.
+void ActivationSolver::update_tets(const Sweep& s, detail::Buckets& q, std::int32_t u,
+                                   const std::vector<std::int32_t>& bucket, std::size_t p) const {
+  // update the other three nodes of every tet of u from their opposite faces
+  double* const t = s.t;
+  std::uint8_t* const queued = s.queued;
+  std::int32_t* const src = s.src;
+  const double* const slow = s.slow;
+  const Incidence* const incidence = incidence_.data();
+  const std::int32_t* const tet_ptr = graph_.tet_ptr.data();
+  const double tu = t[u];
+  const double final_before = tu - kReopenBuckets * s.width;
+  // The records of the next node in the bucket are fetched while u's are processed, one cache
+  // line per record (a burst of prefetches would stall on the full miss queue).
+  const char* ahead = nullptr;
+  const char* ahead_end = nullptr;
+  for (std::size_t r = p + 1; r < bucket.size(); ++r) {
+    const std::int32_t w = bucket[r];
+    if (!queued[w]) continue;  // already processed: a stale entry
+    ahead = reinterpret_cast<const char*>(incidence + tet_ptr[w]);
+    ahead_end = reinterpret_cast<const char*>(incidence + tet_ptr[w + 1]);
+    break;
+  }
+  for (std::int32_t pt = tet_ptr[u]; pt < tet_ptr[u + 1]; ++pt) {
+    if (ahead < ahead_end) {
+      prefetch(ahead);
+      ahead += 64;
+    }
+    const Incidence& in = incidence[pt];
+    // Only settled values (finite and not waiting in the queue) enter a face update, and a face
+    // with a queued node is left to that node: it updates the tet when it is processed. Two
+    // queued nodes: every face opposite another node holds one of them.
+    const unsigned queued_mask = static_cast<unsigned>(queued[in.other[0]]) |
+                                 static_cast<unsigned>(queued[in.other[1]]) << 1 |
+                                 static_cast<unsigned>(queued[in.other[2]]) << 2;
+    if (queued_mask & (queued_mask - 1)) continue;
+    // One queued node: the only node whose opposite face is settled. None: every other node that
+    // may have been processed out of order, until the first improvement queues one (then every
+    // remaining face holds it); a node settled more than kReopenBuckets bucket widths before u is
+    // final.
+    const double tt[4] = {tu, t[in.other[0]], t[in.other[1]], t[in.other[2]]};
+    const unsigned targets =
+        queued_mask ? queued_mask
+                    : (static_cast<unsigned>(tt[1] > final_before) | static_cast<unsigned>(tt[2] > final_before) << 1 |
+                       static_cast<unsigned>(tt[3] > final_before) << 2);
+    if (targets == 0) continue;
+    const float* L = in.len2;
+    for (int k = 1; k < 4; ++k) {
+      if (!(targets >> (k - 1) & 1u)) continue;
+      const std::int32_t x = in.other[k - 1];
+      const double sx = slow[x];
+      const double lo = std::min({tu, tt[kFace[k][1]], tt[kFace[k][2]]});
+      if (lo + sx * in.height[k - 1] >= tt[k] - kTol) continue;
+      const double cand = k == 1 ? tet_update<1>(tt, L, sx) : (k == 2 ? tet_update<2>(tt, L, sx) : tet_update<3>(tt, L, sx));
+      if (relax(t, queued, q, x, cand, kTol)) {
+        src[x] = x;  // a value found by a local solve becomes a point source of its own
+        break;
+      }
+    }
+  }
+}
+
+void ActivationSolver::update_layer(const Sweep& s, detail::Buckets& q, std::int32_t u) const {
+  // fast layer: isotropic triangles and edges at the endocardial speed
+  double* const t = s.t;
+  std::uint8_t* const queued = s.queued;
+  std::int32_t* const src = s.src;
+  const double* const slow = s.slow;
+  const double tu = t[u];
+  for (std::int32_t pr = tri_ptr_[static_cast<std::size_t>(u)]; pr < tri_ptr_[static_cast<std::size_t>(u) + 1]; ++pr) {
+    const std::size_t r = static_cast<std::size_t>(node_tris_[static_cast<std::size_t>(pr)]);
+    const std::int32_t* rv = &tri_nodes_[3 * r];
+    const double* L = &tri_len2_[3 * r];
+    const int ui = rv[0] == u ? 0 : (rv[1] == u ? 1 : 2);
+    for (int k = 0; k < 3; ++k) {
+      if (k == ui) continue;
+      const int y = 3 - k - ui;  // the third vertex
+      const std::int32_t x = rv[k];
+      const double ty = t[rv[y]];
+      // triangle edge index of the pair (i, j): 01 -> 0, 02 -> 1, 12 -> 2
+      auto e = [](int i, int j) { return i + j - 1; };
+      const double cand = ty < kInf ? solve_edge(tu, ty, L[e(ui, y)], L[e(ui, k)], L[e(y, k)], slow[x])
+                                    : tu + slow[x] * std::sqrt(L[e(ui, k)]);
+      if (relax(t, queued, q, x, cand, kTol)) src[x] = x;
+    }
+  }
+  const std::int32_t* const indptr = graph_.indptr.data();
+  const Slot* const adj = adj_.data();
+  for (std::int32_t k = indptr[u]; k < indptr[u + 1]; ++k) {
+    const std::int32_t v = adj[k].node;
+    if (!layer_[static_cast<std::size_t>(v)]) continue;
+    if (relax(t, queued, q, v, tu + static_cast<double>(adj[k].cost) * slow[v], kTol)) src[v] = v;
+  }
+}
+
+void ActivationSolver::solve_checked(const Index* roots, const double* root_times, Index n_roots,
+                                     const double* speed_factor, double* out, ActivationWorkspace& ws) const {
+  const double max_slow = init_times(roots, root_times, n_roots, speed_factor, ws);
+  const Sweep s = start_sweep(root_times, n_roots, max_slow, ws);
+  // the queue is a local of its own (not a member of s), so that the pointers of s stay in registers
+  detail::Buckets q{ws.buckets, s.inv_width, s.n_buckets, s.first};
+  const std::size_t n = static_cast<std::size_t>(n_nodes());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (s.t[i] < kInf) {
+      q.push(static_cast<std::int32_t>(i), s.t[i]);
+      s.queued[i] = 1;
+    }
+  }
+  if (method_ == ActivationMethod::kDijkstra) {
+    drain(s, q, [&](std::int32_t u, const std::vector<std::int32_t>&, std::size_t) { relax_edges(s, q, u); });
+  } else {
+    drain(s, q, [&](std::int32_t u, const std::vector<std::int32_t>& bucket, std::size_t p) {
+      follow_ray(s, q, u);
+      update_tets(s, q, u, bucket, p);
+      if (layer_[static_cast<std::size_t>(u)]) update_layer(s, q, u);
+    });
+  }
+  std::copy(ws.t.begin(), ws.t.end(), out);
 }
 
 void ActivationSolver::solve_batch(const Index* roots, const double* root_times, Index n_roots,

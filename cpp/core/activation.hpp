@@ -52,6 +52,10 @@ namespace mitwin {
 
 enum class ActivationMethod { kDijkstra, kEikonal };
 
+namespace detail {
+struct Buckets;  // the circular bucket queue of one solve (activation.cpp)
+}
+
 // Bounds on the inputs (Python checks the same, mitwin.ep.activation): conduction speeds (m/s) and
 // coordinates (mm) of a physical range, so that no travel time overflows or underflows; root start
 // times (ms) within a horizon, so that the bucket queue reaches every start in bounded work.
@@ -110,9 +114,31 @@ class ActivationSolver {
  private:
   void check_sources(const Index* roots, const double* root_times, Index n_roots) const;
   void check_factors(const double* speed_factor, Index n_sets) const;
+  // set-up, one step each
+  void init_points(const double* points);
+  void init_frames(const double* fibres, const double* sheets);
+  void init_layer(const double* endo_speed);
+  void init_edge_costs();
+  void init_metric();
+  void init_tet_records();
+  void init_layer_triangles();
+
+  // one solve: initial times, the queue, then the nodes in bucket order, each visited by the
+  // method's update steps, which share one relaxation (Sweep::relax)
+  struct Sweep;
   void solve_checked(const Index* roots, const double* root_times, Index n_roots, const double* speed_factor,
                      double* out, ActivationWorkspace& ws) const;
+  double init_times(const Index* roots, const double* root_times, Index n_roots, const double* speed_factor,
+                    ActivationWorkspace& ws) const;
   void exact_init(const Index* roots, const double* root_times, Index n_roots, ActivationWorkspace& ws) const;
+  Sweep start_sweep(const double* root_times, Index n_roots, double max_slow, ActivationWorkspace& ws) const;
+  template <class Visit>
+  void drain(const Sweep& s, detail::Buckets& q, Visit&& visit) const;
+  void relax_edges(const Sweep& s, detail::Buckets& q, std::int32_t u) const;
+  void follow_ray(const Sweep& s, detail::Buckets& q, std::int32_t u) const;
+  void update_tets(const Sweep& s, detail::Buckets& q, std::int32_t u, const std::vector<std::int32_t>& bucket,
+                   std::size_t p) const;
+  void update_layer(const Sweep& s, detail::Buckets& q, std::int32_t u) const;
 
   struct Slot {
     std::int32_t node;
