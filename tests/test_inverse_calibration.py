@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mitwin.inverse.calibration import (centre_covered, expected_calibration_error, reliability, volume_covered,
-                                        weighted_quantile)
+from mitwin.inverse.calibration import (
+    centre_covered,
+    expected_calibration_error,
+    reliability,
+    volume_covered,
+    weighted_quantile,
+)
 from mitwin.inverse.report import detection_auc
 
 

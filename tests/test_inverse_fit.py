@@ -93,3 +93,29 @@ def test_bad_qrs(heart, forward, library):
         fit_infarct(heart, np.zeros((3, 50)), forward=forward, library=library)
     with pytest.raises(ValueError, match="qrs"):
         fit_infarct(heart, np.zeros((8, 50)), forward=forward, library=library)
+
+
+@pytest.mark.slow
+def test_cli_fit_writes_vtu_json_png(heart, forward, tmp_path):
+    import json
+
+    import meshio
+
+    from mitwin.cli import main
+
+    heart_path = heart.save(tmp_path / "heart.vtu")
+    truth = forward.simulate(DEFAULT_PRIOR.infarct((0.5, 0.33, 1.4, 0.35, 0.18)))
+    truth.qrs.to_csv(tmp_path / "qrs.csv")
+    out = tmp_path / "fit" / "fitted.vtu"
+    assert main(["fit", "--heart", str(heart_path), "--ecg", str(tmp_path / "qrs.csv"), "--out", str(out),
+                 "--simulations", "120"]) == 0
+    mesh = meshio.read(out)
+    for name in ("fit_labels", "scar_probability", "bz_probability", "tm"):
+        assert mesh.point_data[name].shape[0] == heart.n_nodes
+    p = mesh.point_data["scar_probability"]
+    assert p.min() >= 0 and p.max() <= 1
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["n_simulations"] <= 120 and len(summary["samples"]) > 0
+    assert out.with_suffix(".png").stat().st_size > 1000
+    assert main(["fit", "--heart", str(heart_path), "--ecg", str(tmp_path / "qrs.csv"), "--out",
+                 str(tmp_path / "x.txt")]) == 2
