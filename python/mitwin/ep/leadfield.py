@@ -220,7 +220,8 @@ def _check_electrodes_outside(points: np.ndarray, tets: np.ndarray, pos: np.ndar
     box_lo, box_hi = points.min(axis=0) - tol, points.max(axis=0) + tol
     lo = hi = None
     for name, x in zip(ELECTRODES, pos):
-        dmin = float(np.sqrt(np.min(np.sum((points - x) ** 2, axis=1))))
+        with np.errstate(over="ignore"):  # absurd positions give inf here and are refused by the range check
+            dmin = float(np.sqrt(np.min(np.sum((points - x) ** 2, axis=1))))
         if dmin < 1e-3 * edge:
             raise ValueError(f"electrodes[{name!r}]: lies on a mesh node (distance {dmin:.3g} mm); 1/r is singular there")
         if np.all((box_lo <= x) & (x <= box_hi)):  # only then can it be inside a tet
