@@ -43,15 +43,18 @@ def _describe(a: Any) -> str:
 
 
 def _reject_reinterpreted(x: Any, name: str, what: str, shape: tuple[int | None, ...]) -> None:
-    """Raise on booleans (a mask read as 0/1) and complex numbers (imaginary part dropped)."""
+    """Raise on booleans (a mask read as 0/1), complex numbers (imaginary part dropped) and strings (parsed)."""
     dtype = getattr(x, "dtype", None)
     if dtype is None:
         try:
             dtype = np.asarray(x).dtype
         except (TypeError, ValueError):
             return  # the conversion below reports it
-    if np.issubdtype(dtype, np.bool_) or np.issubdtype(dtype, np.complexfloating):
+    if np.issubdtype(dtype, np.bool_) or np.issubdtype(dtype, np.complexfloating) or dtype.kind in "USV":
         raise ValueError(f"{name}: expected {what} of shape {_fmt(shape)}, got {_describe(x)}")
+    if dtype.kind == "O" and any(isinstance(v, (str, bytes, bool, complex, np.bool_, np.complexfloating))
+                                 for v in np.asarray(x, dtype=object).flat):
+        raise ValueError(f"{name}: expected {what} of shape {_fmt(shape)}, got {_describe(x)} holding non-numbers")
 
 
 def as_float_array(x: Any, name: str, shape: tuple[int | None, ...], *, finite: bool = True) -> np.ndarray:
