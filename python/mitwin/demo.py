@@ -8,6 +8,9 @@ Stages (each reuses what an earlier run of the same folder finished):
 4. training of the dual-branch VAE (:func:`mitwin.model.train.train`);
 5. evaluation on the test subjects, with the scenario-classification baseline
    (:func:`mitwin.model.evaluate.evaluate`);
+6. inverse inference on random infarcts of the last subjects: :func:`mitwin.fit_infarct` against the
+   same-heart nearest neighbour and the template classifier, calibration, one fitted case as a figure
+   (:func:`mitwin.inverse.demo.run_inverse_demo`);
 
 then a summary table next to the paper's numbers.
 """
@@ -101,16 +104,28 @@ def run_demo(out: str | Path = "mitwin-demo", size: str = "small", *, seed: int 
     _stage("train", seconds, lambda: train(dataset, run_dir, preset=spec.preset, seed=seed, progress=progress, **overrides))
     _stage("evaluate", seconds, lambda: evaluate(run_dir, dataset, progress=progress))
 
+    from .anatomy.cohort import load_cohort
+    from .anatomy.heart import Heart
+    from .inverse.demo import DEMO_SUBJECTS, run_inverse_demo
+
+    inverse_dir = out / "inverse"
+    paths = load_cohort(cohort_dir)
+    test = list(enumerate(paths))[-DEMO_SUBJECTS[size]:]
+    inverse_text = _stage("inverse", seconds, lambda: run_inverse_demo(
+        [(i, Heart.load(p)) for i, p in test], inverse_dir, size=size, seed=seed))
+
     table = summary_table(run_dir)
     total = time.perf_counter() - t_start
     print()
     print(table)
     print()
+    print(inverse_text)
     print("Files:")
     for label, path in (
         ("cohort", cohort_dir), ("dataset", dataset), ("sensitivity report", report),
         ("figures", sens_dir), ("training log", run_dir / "log.csv"), ("Table I", run_dir / "table1.md"),
         ("baseline Table I", run_dir / "baseline_table1.md"), ("predictions", run_dir / "predictions"),
+        ("inverse benchmark", inverse_dir / "benchmark.md"), ("fitted case", inverse_dir / "fit_example.png"),
     ):
         print(f"  {label:<20} {path}")
     print("Time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + f"; total {total:.0f} s")
