@@ -322,7 +322,7 @@ def test_constructor_rejects(cube, change, match, exc):
         (dict(roots=[0, 1], root_times=[0.0]), "root_times"),
         (dict(roots=[0], root_times=[-1.0]), "root_times"),
         (dict(roots=[0], root_times=[np.nan]), "root_times"),
-        (dict(roots=[0], speed_factor=np.zeros(64)), "speed_factor"),
+        (dict(roots=[0], speed_factor=-np.ones(64)), "speed_factor"),
         (dict(roots=[0], speed_factor=np.full(64, 1.5)), "speed_factor"),
         (dict(roots=[0], speed_factor=np.full(64, np.nan)), "speed_factor"),
         (dict(roots=[0], speed_factor=np.ones(63)), "speed_factor"),
@@ -436,7 +436,10 @@ def test_extreme_but_valid_values_do_not_overflow(cube):
     [
         (dict(roots=[0], root_times=[1e16]), r"root_times: expected start times in \[0, 1e\+06\] ms"),
         (dict(roots=[0], root_times=[1e250]), r"root_times: expected start times in \[0, 1e\+06\] ms"),
-        (dict(roots=[0], speed_factor=np.full(64, 1e-300)), r"speed_factor: expected speed factors in \[1e-06, 1\]"),
+        (
+            dict(roots=[0], speed_factor=np.full(64, 1e-300)),
+            r"speed_factor: expected speed factors 0 \(blocked\) or in \[1e-06, 1\]",
+        ),
         (dict(roots=np.ones(64, dtype=bool)), "roots: expected integer indices"),
         (dict(roots=[0], speed_factor=np.ones(64, dtype=complex)), "speed_factor: expected a real array"),
     ],
@@ -464,3 +467,127 @@ def test_root_time_horizon_is_reached_without_stepping_every_bucket(cube):
     for method in METHODS:
         solver = ActivationSolver(points, tets, f, s, method=method)
         np.testing.assert_array_equal(solver.solve([0, 63], [0.0, 1e6]), solver.solve([0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# blocked tissue (speed factor 0)
+
+H_PLATE = 0.5
+
+
+@pytest.fixture(scope="module")
+def plate():
+    """A 40 x 40 x 1 mm plate of 0.5 mm Kuhn tets, isotropic frames."""
+    points, tets = box_mesh((40.0, 40.0, 1.0), H_PLATE)
+    f, s = _frames(len(points), np.eye(3))
+    return points, tets, f, s
+
+
+def _wall_factors(points, x_wall=20.0, y_end=28.0):
+    """Blocked wall: the node plane x = x_wall for y <= y_end, full thickness; a gap above it."""
+    factor = np.ones(len(points))
+    wall = (np.abs(points[:, 0] - x_wall) < 1e-9) & (points[:, 1] <= y_end + 1e-9)
+    factor[wall] = 0.0
+    return factor, wall
+
+
+def _around_corner(src, pts, corner, x_wall):
+    """Geodesic in the plane z = const from src to pts around the wall end at `corner` (x_wall, y_c)."""
+    d_straight = np.linalg.norm(pts[:, :2] - src[:2], axis=1)
+    # the straight segment crosses the wall line x = x_wall below the corner: go around the corner
+    s = (x_wall - src[0]) / (pts[:, 0] - src[0])
+    y_cross = src[1] + s * (pts[:, 1] - src[1])
+    blocked = (pts[:, 0] > x_wall) & (y_cross < corner[1])
+    d_corner = np.linalg.norm(corner - src[:2]) + np.linalg.norm(pts[:, :2] - corner, axis=1)
+    return np.where(blocked, d_corner, d_straight)
+
+
+def test_wall_with_a_gap_matches_the_geodesic_around_it(plate):
+    points, tets, f, s = plate
+    factor, wall = _wall_factors(points)
+    root = int(np.argmin(np.linalg.norm(points - [10.0, 10.0, 0.0], axis=1)))
+    for method in METHODS:
+        at = ActivationSolver(points, tets, f, s, speeds=(V, V, V), method=method).solve(root, None, factor)
+        assert np.all(np.isinf(at[wall])) and np.all(np.isfinite(at[~wall]))
+        if method != "eikonal":
+            continue
+        # behind the wall, on the root's face z = 0, well away from the wall itself
+        behind = (points[:, 0] >= 24.0) & (points[:, 1] <= 20.0) & (points[:, 2] == 0.0)
+        # the non-conducting region is the open star of the blocked nodes: in the wall's plane it reaches
+        # the first gap node (every face between it and the last wall node touches a blocked node)
+        corner = np.array([20.0, 28.0 + H_PLATE])
+        exact = _around_corner(points[root], points[behind], corner, 20.0) / V
+        rel = np.abs(at[behind] - exact) / exact
+        straight = np.linalg.norm(points[behind] - points[root], axis=1) / V
+        assert np.all(exact > 1.2 * straight)  # the detour is large: a wave through the wall would show
+        assert rel.max() <= 0.03, (rel.mean(), rel.max())
+
+
+def test_closed_blocked_ring_leaves_its_inside_unactivated_with_one_warning(plate):
+    points, tets, f, s = plate
+    x, y = points[:, 0], points[:, 1]
+    ring_box = (x >= 25.0) & (x <= 35.0) & (y >= 25.0) & (y <= 35.0)
+    inside = (x > 25.0) & (x < 35.0) & (y > 25.0) & (y < 35.0)
+    ring = ring_box & ~inside
+    factor = np.ones(len(points))
+    factor[ring] = 0.0
+    n_inside = int(inside.sum())
+    assert n_inside == 19 * 19 * 3  # the nodes strictly inside the 10 mm square ring, from the geometry
+    for method in METHODS:
+        solver = ActivationSolver(points, tets, f, s, speeds=(V, V, V), method=method)
+        with pytest.warns(mitwin.errors.BlockedTissueWarning, match=rf"^{n_inside} nodes are cut off") as record:
+            at = solver.solve(0, None, factor)
+        assert len(record) == 1
+        assert np.all(np.isinf(at[ring | inside])) and np.all(np.isfinite(at[~(ring | inside)]))
+
+
+def test_blocked_batch_equals_serial_and_blocked_roots_never_start(plate):
+    points, tets, f, s = plate
+    rng = np.random.default_rng(5)
+    factors = np.where(rng.random((3, len(points))) < 0.05, 0.0, np.where(rng.random((3, len(points))) < 0.2, 0.3, 1))
+    roots = np.array([0, 500, 5000])
+    factors[:, roots[1]] = 0.0  # one root in blocked tissue
+    for method in METHODS:
+        solver = ActivationSolver(points, tets, f, s, method=method)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mitwin.errors.BlockedTissueWarning)
+            batch = solver.solve_batch(roots, [0.0, 0.0, 2.0], factors, n_threads=2)
+            serial = np.stack([solver.solve(roots, [0.0, 0.0, 2.0], fk) for fk in factors])
+        np.testing.assert_array_equal(batch, serial)
+        assert np.all(np.isinf(batch[factors == 0]))
+        assert np.all(np.isinf(batch[:, roots[1]]))
+
+
+def test_blocked_factor_slows_nothing_it_does_not_touch(plate):
+    """Blocking far-away nodes cut off nothing: nodes whose every path avoids them keep their times (Dijkstra)."""
+    points, tets, f, s = plate
+    factor = np.ones(len(points))
+    far = points[:, 0] > 39.0
+    factor[far] = 0.0
+    solver = ActivationSolver(points, tets, f, s, method="dijkstra")
+    at, ref = solver.solve(0, None, factor), solver.solve(0)
+    near = points[:, 0] < 30.0
+    np.testing.assert_array_equal(at[near], ref[near])
+
+
+def test_disconnected_mesh_still_raises_with_blocked_tissue():
+    p1, t1 = box_mesh((2.0, 2.0, 2.0), 1.0)
+    points = np.vstack([p1, p1 + [10.0, 0.0, 0.0]])
+    tets = np.vstack([t1, t1 + len(p1)])
+    f, s = _frames(len(points), np.eye(3))
+    factor = np.ones(len(points))
+    factor[13] = 0.0  # the centre node of the first block
+    for method in METHODS:
+        with pytest.raises(UnreachableError, match=f"{len(p1)} of {len(points)} nodes"):
+            ActivationSolver(points, tets, f, s, method=method).solve(0, None, factor)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1e-7, 1.5, np.nan])
+def test_speed_factors_are_zero_or_in_range(cube, bad):
+    points, tets, f, s = cube
+    factor = np.ones(64)
+    factor[5] = bad
+    with pytest.raises(ValueError, match="speed_factor"):
+        ActivationSolver(points, tets, f, s).solve(0, None, factor)
+    with pytest.raises(ValueError, match="speed_factor"):
+        _core.ActivationSolver(points, tets, f, s, (0.6, 0.6, 0.6)).solve(np.array([0]), None, factor)

@@ -136,7 +136,7 @@ void bind_activation(py::module_& m) {
            "Healthy travel time (E,) float64 ms of each edge (the Dijkstra edge weights).")
       .def("solve", &solve, "roots"_a, "root_times"_a = py::none(), "speed_factor"_a = py::none(),
            "Activation times (N,) float64 ms from roots (R,) int64 with root_times (R,) in [0, 1e6] ms (default 0) "
-           "and speed_factor (N,) in [1e-6, 1] (default 1); +inf where unreachable.")
+           "and speed_factor (N,) 0 (blocked) or in [1e-6, 1] (default 1); +inf where blocked or unreachable.")
       .def("solve_batch", &solve_batch, "roots"_a, "root_times"_a, "speed_factors"_a, "n_threads"_a = py::none(),
            "Activation times (K, N) float64 ms for speed_factors (K, N), in parallel over K with n_threads "
            "OpenMP threads (in [1, 1024]; None: all).");

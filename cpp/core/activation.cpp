@@ -314,6 +314,7 @@ void ActivationSolver::init_metric() {
     const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(graph_.edge_nodes[2 * e + 1])],
                        &points_[3 * static_cast<std::size_t>(graph_.edge_nodes[2 * e])]);
     len[e] = std::sqrt(d.x * d.x + d.y * d.y + d.z * d.z);
+    max_edge_ = std::max(max_edge_, len[e]);
   }
   std::nth_element(len.begin(), len.begin() + static_cast<std::ptrdiff_t>(len.size() / 2), len.end());
   const double ray = kRayEdges * len[len.size() / 2];
@@ -435,9 +436,10 @@ void ActivationSolver::check_factors(const double* speed_factor, Index n_sets) c
   if (speed_factor == nullptr) return;
   const std::size_t total = static_cast<std::size_t>(n_sets) * static_cast<std::size_t>(n_nodes());
   for (std::size_t i = 0; i < total; ++i) {
-    if (!(speed_factor[i] >= kMinFactor && speed_factor[i] <= 1.0)) {
-      throw std::invalid_argument("speed_factor: expected values in [" + num(kMinFactor) + ", 1], got " +
-                                  num(speed_factor[i]));
+    const double f = speed_factor[i];
+    if (!(f == 0.0 || (f >= kMinFactor && f <= 1.0))) {
+      throw std::invalid_argument("speed_factor: expected 0 (blocked) or values in [" + num(kMinFactor) +
+                                  ", 1], got " + num(f));
     }
   }
 }
@@ -511,14 +513,31 @@ MITWIN_INLINE bool relax(double* t, std::uint8_t* queued, detail::Buckets& q, st
 
 }  // namespace
 
+bool ActivationSolver::near_blocked(std::int32_t root, const std::vector<std::int32_t>& blocked) const {
+  // A blocked node within a ray's reach (plus the longest edge: the tets around a blocked node do
+  // not conduct either) of the root: a straight ray from it might cut through blocked tissue.
+  if (blocked.empty()) return false;
+  const double reach = std::sqrt(ray_length2_) + max_edge_;
+  const double* pr = &points_[3 * static_cast<std::size_t>(root)];
+  for (std::int32_t b : blocked) {
+    const Vec3 d = sub(&points_[3 * static_cast<std::size_t>(b)], pr);
+    if (d.x * d.x + d.y * d.y + d.z * d.z <= reach * reach) return true;
+  }
+  return false;
+}
+
 void ActivationSolver::exact_init(const Index* roots, const double* root_times, Index n_roots,
                                   ActivationWorkspace& ws) const {
   // Nodes within kInitHops edges of a root get t0 + s * sqrt(d^T M d) in the frame of the edge
   // root-node, s the larger slowness of the two; on the layer also the isotropic time at the
-  // endocardial speed. These are upper bounds that the local solver may still lower.
+  // endocardial speed. These are upper bounds that the local solver may still lower. They are
+  // also the only seeds of straight rays (src = root): a root with blocked tissue within a ray's
+  // reach gets neither, and its surroundings are timed by the local solver alone.
   std::vector<std::int32_t>& ring = ws.ring;
   for (Index r = 0; r < n_roots; ++r) {
     const std::int32_t root = static_cast<std::int32_t>(roots[r]);
+    if (!(ws.slow[static_cast<std::size_t>(root)] < kInf)) continue;  // blocked: never starts
+    if (near_blocked(root, ws.blocked)) continue;  // no straight rays that could cross blocked tissue
     const double t0 = root_times != nullptr ? root_times[r] : 0.0;
     const std::int32_t mark = static_cast<std::int32_t>(r) + 1;
     ring.clear();
@@ -595,19 +614,26 @@ double ActivationSolver::init_times(const Index* roots, const double* root_times
   ws.t.assign(n, kInf);
   ws.queued.assign(n, 0);
   ws.slow.resize(n);
+  ws.blocked.clear();
   double max_slow = 1.0;
   if (speed_factor != nullptr) {
     for (std::size_t i = 0; i < n; ++i) {
-      ws.slow[i] = 1.0 / speed_factor[i];
-      max_slow = std::max(max_slow, ws.slow[i]);
+      // blocked (factor 0): infinite slowness, so every update of the node is +inf
+      ws.slow[i] = speed_factor[i] > 0.0 ? 1.0 / speed_factor[i] : kInf;
+      if (ws.slow[i] < kInf) {
+        max_slow = std::max(max_slow, ws.slow[i]);
+      } else {
+        ws.blocked.push_back(static_cast<std::int32_t>(i));
+      }
     }
   } else {
     std::fill(ws.slow.begin(), ws.slow.end(), 1.0);
   }
   for (Index r = 0; r < n_roots; ++r) {
+    const std::size_t root = static_cast<std::size_t>(roots[r]);
+    if (!(ws.slow[root] < kInf)) continue;  // a root in blocked tissue never starts
     const double t0 = root_times != nullptr ? root_times[r] : 0.0;
-    double& t = ws.t[static_cast<std::size_t>(roots[r])];
-    t = std::min(t, t0);
+    ws.t[root] = std::min(ws.t[root], t0);
   }
   if (method_ == ActivationMethod::kEikonal) {
     ws.stamp.assign(n, 0);
@@ -643,6 +669,7 @@ ActivationSolver::Sweep ActivationSolver::start_sweep(const double* root_times, 
     t_start = std::min(t_start, t0);
     t_last = std::max(t_last, t0);
   }
+  if (!(t_start < kInf)) t_start = 0.0;
   if (t_last / width > 0x1p52) {
     throw std::invalid_argument("root_times: a start at " + num(t_last) + " ms is more than 2^52 bucket widths (" +
                                 num(width) + " ms, the shortest edge's travel time) away");

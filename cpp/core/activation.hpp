@@ -25,9 +25,18 @@
 //    Per node, the records of its tets are stored one after the other in a fixed local vertex
 //    order with their geometry inline, so that processing a node reads one contiguous block.
 //
-// Speed factors are per node in (0, 1]. Reaching node x costs 1 / factor(x) times the
-// healthy cost (the factor of the node being reached scales the local metric), so a layer
+// Speed factors are per node, 0 or in [kMinFactor, 1]. Reaching node x costs 1 / factor(x) times
+// the healthy cost (the factor of the node being reached scales the local metric), so a layer
 // of n slow nodes at spacing h delays a plane wave by n * h * (1/factor - 1) / v.
+//
+// Blocked tissue: a factor of 0 gives the node infinite slowness. It never activates (+inf, also
+// when it is a root) and is never a known value of any update, so no wave passes through it:
+//  * Dijkstra: an edge with a blocked end carries nothing;
+//  * Eikonal: a tet with a blocked vertex carries a wave only between its other vertices, over
+//    the face or edges they span (never across the blocked vertex); the same for the fast
+//    layer's triangles and edges.
+// The non-conducting region is thus the open star of the blocked nodes (the interiors of every
+// tet, face and edge that touches one). Nodes cut off from every root by it stay at +inf.
 //
 // The queue is a circular bucket queue whose bucket width is the smallest edge cost: for
 // Dijkstra every node in the current bucket is final, so each node is processed once; for the
@@ -78,6 +87,7 @@ struct ActivationWorkspace {
   std::vector<double> tsrc;       // (n,) time at that source, when it is not the node itself
   std::vector<std::int32_t> ring;
   std::vector<double> medium;  // (n,) slowness off the fast layer, -1 on it (Eikonal)
+  std::vector<std::int32_t> blocked;  // nodes with speed factor 0
 };
 
 class ActivationSolver {
@@ -98,9 +108,9 @@ class ActivationSolver {
   // Healthy cost (ms) of every undirected edge, in the order of graph().edge_nodes.
   std::vector<double> edge_costs() const;
 
-  // Activation times (ms) into out (n_nodes,); unreachable nodes get +inf. roots (n_roots,),
-  // root_times (n_roots,) >= 0 or nullptr (all 0), speed_factor (n_nodes,) in (0, 1] or
-  // nullptr (all 1).
+  // Activation times (ms) into out (n_nodes,); unreachable and blocked nodes get +inf. roots
+  // (n_roots,), root_times (n_roots,) in [0, kMaxRootTime] or nullptr (all 0), speed_factor
+  // (n_nodes,) 0 (blocked) or in [kMinFactor, 1], or nullptr (all 1).
   void solve(const Index* roots, const double* root_times, Index n_roots, const double* speed_factor, double* out,
              ActivationWorkspace& ws) const;
   void solve(const Index* roots, const double* root_times, Index n_roots, const double* speed_factor,
@@ -131,6 +141,7 @@ class ActivationSolver {
   double init_times(const Index* roots, const double* root_times, Index n_roots, const double* speed_factor,
                     ActivationWorkspace& ws) const;
   void exact_init(const Index* roots, const double* root_times, Index n_roots, ActivationWorkspace& ws) const;
+  bool near_blocked(std::int32_t root, const std::vector<std::int32_t>& blocked) const;
   Sweep start_sweep(const double* root_times, Index n_roots, double max_slow, ActivationWorkspace& ws) const;
   template <class Visit>
   void drain(const Sweep& s, detail::Buckets& q, Visit&& visit) const;
@@ -155,6 +166,7 @@ class ActivationSolver {
   double min_cost_ = 0.0;           // smallest edge cost: the bucket width
   double max_increment_ = 0.0;      // largest healthy one-step increase of a node's time
   double ray_length2_ = 0.0;        // squared length (mm^2) up to which a virtual source is followed
+  double max_edge_ = 0.0;           // longest edge, mm (Eikonal)
   std::vector<double> metric_;      // (n, 9): rows f / vf, s / vs, n / vn: |metric_ d| = travel time of d
   // Eikonal data: per node, one record for each of its tets (in the order of
   // graph().node_tets), read sequentially when the node is processed. The tet is renumbered

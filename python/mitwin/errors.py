@@ -21,3 +21,7 @@ class DatasetError(MitwinError, ValueError):
 
 class CheckpointError(MitwinError, ValueError):
     """A training run's checkpoint or run description is corrupt, or holds more than tensors and plain values."""
+
+
+class BlockedTissueWarning(UserWarning):
+    """Some nodes are cut off from every activation root by blocked tissue and never activate."""

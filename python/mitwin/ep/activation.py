@@ -26,9 +26,24 @@ Two methods, one set-up per mesh (:class:`ActivationSolver`), many solves:
     7.8 %); the head wave of a flat fast layer: 0.5 % mean, 1.7 % max (Dijkstra 5.4 %, 8.2 %).
     About 4x the time of ``dijkstra`` on a 153.6k-node shell (``bench/bench_activation.py``).
 
-Speed factors are per node in (0, 1] (scar 0.1, border zone 0.5). Reaching a node costs
-``1 / factor`` of the node reached, so a layer of ``n`` slow nodes at spacing ``h`` delays a
-plane wave by ``n * h * (1 / factor - 1) / v``.
+Speed factors are per node, 0 or in [1e-6, 1] (the paper's scar 0.1, border zone 0.5). Reaching a
+node costs ``1 / factor`` of the node reached, so a layer of ``n`` slow nodes at spacing ``h``
+delays a plane wave by ``n * h * (1 / factor - 1) / v``.
+
+**Blocked tissue.** A factor of 0 blocks a node: it never activates (its time is ``np.inf``, also
+when it is a root) and no wave passes through it. The exact rule, the same for both methods: a
+blocked node is never a known value of any update, so
+
+* ``dijkstra``: an edge with a blocked end carries nothing;
+* ``eikonal``: a tet with a blocked vertex carries a wave only between its other vertices, over the
+  face or edges they span, never across the blocked vertex (likewise the fast layer's triangles);
+  and no straight ray is followed from a root with blocked tissue within the ray's reach.
+
+The non-conducting region is the open star of the blocked nodes: a wall one node thick blocks a
+wave, and a wave runs along the conducting faces beside it. Nodes cut off from every root by
+blocked tissue get ``np.inf`` as well, with one :class:`~mitwin.errors.BlockedTissueWarning` that
+says how many; a mesh that is disconnected without blocked tissue (a part holding no root) still
+raises :class:`~mitwin.errors.UnreachableError`.
 
 Units: mm, m/s (= mm/ms), ms.
 """
@@ -44,7 +59,7 @@ import numpy as np
 
 from .._core_loader import core
 from .._validate import as_float_array, as_index_array, as_points, as_tets, check_n_threads, check_tets
-from ..errors import UnreachableError
+from ..errors import BlockedTissueWarning, UnreachableError
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +192,7 @@ class ActivationSolver:
         sp = _as_speeds(speeds)
         endo = _as_endo_speed(endo_speed, n)
         self._inputs = (pts, tt, f, s, sp, endo, method)
+        self._labels: np.ndarray | None = None  # connected components, computed when a node is unreached
         self._core = core.ActivationSolver(*self._inputs)
         self.method = method
         self.speeds = sp
@@ -220,19 +236,49 @@ class ActivationSolver:
 
     def _factors(self, speed_factor: Any, name: str, shape: tuple[int | None, ...]) -> np.ndarray:
         sf = as_float_array(speed_factor, name, shape)
-        bad = (sf < MIN_FACTOR) | (sf > 1)
+        bad = (sf != 0) & ((sf < MIN_FACTOR) | (sf > 1))
         if np.any(bad):
             raise ValueError(
-                f"{name}: expected speed factors in [{MIN_FACTOR:g}, 1], got {int(bad.sum())} values outside "
-                f"(range {float(sf.min())} to {float(sf.max())})"
+                f"{name}: expected speed factors 0 (blocked) or in [{MIN_FACTOR:g}, 1], got {int(bad.sum())} values "
+                f"outside (range {float(sf.min())} to {float(sf.max())})"
             )
         return sf
 
-    def _check_reached(self, at: np.ndarray) -> np.ndarray:
-        unreached = int(np.count_nonzero(~np.isfinite(at)))
-        if unreached:
+    def _components(self) -> np.ndarray:
+        """(N,) connected-component label of each node over the mesh edges (computed once)."""
+        if self._labels is None:
+            from scipy.sparse import coo_matrix
+            from scipy.sparse.csgraph import connected_components
+
+            e = self._core.edges()
+            graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(self.n_nodes, self.n_nodes))
+            self._labels = connected_components(graph, directed=False)[1]
+        return self._labels
+
+    def _check_reached(self, at: np.ndarray, roots: np.ndarray, factors: np.ndarray | None) -> np.ndarray:
+        """Raise for nodes in a part of the mesh without a root; warn once for nodes cut off by blocked tissue."""
+        unreached = ~np.isfinite(at)
+        if not np.any(unreached):
+            return at
+        labels = self._components()
+        rooted = np.zeros(labels.max() + 1, dtype=bool)
+        rooted[labels[roots]] = True
+        stranded = unreached & ~rooted[labels]
+        if np.any(stranded):
+            count = int(np.count_nonzero(stranded.reshape(-1, self.n_nodes).any(axis=0)))
             raise UnreachableError(
-                f"{unreached} of {self.n_nodes} nodes cannot be reached from any root (the mesh is not connected)"
+                f"{count} of {self.n_nodes} nodes cannot be reached from any root (the mesh is not connected)"
+            )
+        blocked = np.zeros(at.shape, dtype=bool) if factors is None else factors == 0
+        cut_off = unreached & ~blocked
+        if np.any(cut_off):
+            counts = cut_off.reshape(-1, self.n_nodes).sum(axis=1)
+            where = "" if at.ndim == 1 else f" (in total, over {int(np.count_nonzero(counts))} of {counts.size} maps)"
+            warnings.warn(
+                f"{int(counts.sum())} nodes{where} are cut off from every root by blocked tissue and never activate "
+                "(activation time inf)",
+                BlockedTissueWarning,
+                stacklevel=3,
             )
         return at
 
@@ -246,21 +292,26 @@ class ActivationSolver:
         root_times : (R,) float or None
             Start time of each root, ms, >= 0 (default 0).
         speed_factor : (N,) float or None
-            Per-node conduction speed factor in (0, 1] (default 1).
+            Per-node conduction speed factor, 0 (blocked) or in [1e-6, 1] (default 1).
 
         Returns
         -------
         (N,) float64
-            Activation time of each node, ms.
+            Activation time of each node, ms; ``np.inf`` for blocked nodes and nodes cut off by them.
 
         Raises
         ------
         UnreachableError
-            When some nodes cannot be reached from any root.
+            When some nodes lie in a part of the mesh without a root.
+
+        Warns
+        -----
+        BlockedTissueWarning
+            Once, with the count, when blocked tissue cuts nodes off from every root.
         """
         r, t = self._sources(roots, root_times)
         sf = None if speed_factor is None else self._factors(speed_factor, "speed_factor", (self.n_nodes,))
-        return self._check_reached(self._core.solve(r, t, sf))
+        return self._check_reached(self._core.solve(r, t, sf), r, sf)
 
     def solve_batch(
         self, roots: Any, root_times: Any, speed_factors: Any, n_threads: int | None = None
@@ -272,7 +323,7 @@ class ActivationSolver:
         roots, root_times
             As in :meth:`solve` (the same for every row).
         speed_factors : (K, N) float
-            One speed-factor field per row, values in (0, 1].
+            One speed-factor field per row, values 0 (blocked) or in [1e-6, 1].
         n_threads : int or None
             Number of threads; None uses all available.
 
@@ -283,7 +334,7 @@ class ActivationSolver:
         """
         r, t = self._sources(roots, root_times)
         sf = self._factors(speed_factors, "speed_factors", (None, self.n_nodes))
-        return self._check_reached(self._core.solve_batch(r, t, sf, check_n_threads(n_threads)))
+        return self._check_reached(self._core.solve_batch(r, t, sf, check_n_threads(n_threads)), r, sf)
 
 
 def activation_times(
