@@ -161,3 +161,27 @@ def test_healthy_ecg_on_the_cohort_in_several_poses(cohort_hearts):
         assert 70.0 <= c.qrs_ms <= 110.0, c.summary()
     assert sum(c.normal for c in new) >= 2 * len(new) / 3
     assert sum(c.normal for c in new) > sum(c.normal for c in old)
+
+
+def test_site_nodes_seed_the_nearest_nodes_at_their_distance(slab):
+    """site_nodes = 4: the 4 nodes nearest in (ab, rt) start at t0 + |x - x_site| / layer speed, x_site their
+    inverse-distance weighted position (brute force here); a site on a node starts that node at t0."""
+    p = ConductionParams(sites={"a": RootSite("lv", 0.5, 0.5, 2.0), "b": RootSite("rv", 0.33, 0.61, 5.0)},
+                         site_nodes=4)
+    c = conduction_system(slab, p)
+    assert c.roots.size == 8 and c.names.count("a") == 4
+    v = endocardial_speed(slab, params=p)
+    lv = slab.surfaces["lv_endo"]
+    on = lv[np.argmin((slab.ab[lv] - 0.5) ** 2 + (slab.rt[lv] - 0.5) ** 2)]
+    assert c.delays[list(c.roots).index(on)] == pytest.approx(2.0, abs=1e-6)
+    rv = slab.surfaces["rv_endo"]
+    d = np.sqrt((slab.ab[rv] - 0.33) ** 2 + (slab.rt[rv] - 0.61) ** 2)
+    near = rv[np.argsort(d)[:4]]
+    w = 1.0 / (np.sort(d)[:4] + 1e-6) ** 2
+    x = (w[:, None] * slab.points[near]).sum(0) / w.sum()
+    for node in near:
+        k = list(c.roots).index(node)
+        assert c.names[k] == "b"
+        assert c.delays[k] == pytest.approx(5.0 + np.linalg.norm(slab.points[node] - x) / v[node], rel=1e-12)
+    with pytest.raises(ValueError, match="site_nodes"):
+        p.with_changes(site_nodes=0)

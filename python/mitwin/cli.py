@@ -292,8 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qrs", type=Path, default=None, help="or an extracted QRS CSV (t_ms, I, II, V1..V6) at 1 kHz")
     p.add_argument("--out", type=Path, required=True, help="folder for personalisation.json, qrs.npz, overlay.png")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--evals", type=int, default=3000, help="forward simulations over all starts (default 3000)")
-    p.add_argument("--starts", type=int, default=3, help="CMA-ES starts (default 3)")
+    p.add_argument("--evals", type=int, default=6000, help="forward simulations over all starts (default 6000)")
+    p.add_argument("--starts", type=int, default=2, help="CMA-ES starts (default 2)")
     p.add_argument("--budget", type=float, default=None, help="wall-clock cap in seconds")
     p.set_defaults(func=_cmd_personalise)
 

@@ -59,6 +59,9 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "fibre_speed": (0.4, 0.9),
     "transverse_ratio": (0.5, 0.95),
 }
+#: Nodes seeding each root site during the fit (ConductionParams.site_nodes): activation then changes
+#: continuously with a site's (ab, rt) instead of jumping from node to node.
+SITE_NODES = 4
 _FORMAT = "mitwin-personalisation"
 _FORMAT_VERSION = 1
 
@@ -97,7 +100,8 @@ def parameter_space(base: ConductionParams = DEFAULT_PARAMS) -> tuple[list[str],
         vf, tr = lerp("fibre_speed", x[k + 2]), lerp("transverse_ratio", x[k + 3])
         speeds = (vf, vf * tr * shape[0], vf * tr * shape[1])
         return base.with_changes(sites=new, dense_speed=lerp("dense_speed", x[k]),
-                                 sparse_speed=lerp("sparse_speed", x[k + 1]), speeds=speeds, timing="sites")
+                                 sparse_speed=lerp("sparse_speed", x[k + 1]), speeds=speeds, timing="sites",
+                                 site_nodes=SITE_NODES)
 
     def from_params(p: ConductionParams) -> np.ndarray:
         x = []
@@ -190,7 +194,7 @@ class Personalisation:
     r, dtw : dict lead -> float
         Per-lead Pearson correlation and DTW distance (module docs).
     loss : float
-        Mean over leads of ``1 - r``.
+        Mean over leads of ``1 - r`` (the fitted objective).
     seconds : float
         Wall-clock time of the fit, s.
     n_evals : int
@@ -287,8 +291,8 @@ class Personalisation:
         return path
 
 
-def personalise(heart: Any, qrs: Any, *, seed: int = 0, budget_s: float | None = None, max_evals: int = 3000,
-                n_starts: int = 3, popsize: int | None = None, base: ConductionParams = DEFAULT_PARAMS,
+def personalise(heart: Any, qrs: Any, *, seed: int = 0, budget_s: float | None = None, max_evals: int = 6000,
+                n_starts: int = 2, popsize: int | None = None, base: ConductionParams = DEFAULT_PARAMS,
                 forward: Any = None, progress: bool = False) -> Personalisation:
     """Fit the conduction system of a healthy ``heart`` to a measured QRS.
 

@@ -174,6 +174,11 @@ class ConductionParams:
         The fast layer covers each endocardium up to this ``ab``.
     timing : {"sites", "purkinje"}
         Root start times from the sites' ``t0``, or from Purkinje delays (the paper's rule).
+    site_nodes : int
+        Endocardial nodes that seed each site: 1 (default) snaps the site to its nearest node; k > 1
+        seeds the k nearest nodes (in (ab, rt)) at ``t0 + |x - x_site| / v``, with ``x_site`` their
+        inverse-distance weighted position and ``v`` their layer speed, so that the activation
+        changes continuously with the site's (ab, rt) on a coarse mesh (used by the personalisation).
     purkinje_speed : float, m/s, and his : (ventricle, ab, rt)
         Used by ``timing="purkinje"`` only.
 
@@ -198,6 +203,7 @@ class ConductionParams:
     timing: str = "sites"
     purkinje_speed: float = PURKINJE_SPEED
     his: tuple[str, float, float] = HIS_SITE
+    site_nodes: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.sites, Mapping) or not self.sites:
@@ -225,6 +231,10 @@ class ConductionParams:
         if len(rt) != 2:
             raise ValueError(f"rv_dense_rt: expected (low, high) in [0, 1], got {self.rv_dense_rt!r}")
         object.__setattr__(self, "rv_dense_rt", tuple(_fraction("rv_dense_rt", v) for v in rt))
+        k = self.site_nodes
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 16:
+            raise ValueError(f"site_nodes: expected an integer in [1, 16], got {k!r}")
+        object.__setattr__(self, "site_nodes", int(k))
         if self.timing not in TIMINGS:
             raise ValueError(f"timing: expected one of {TIMINGS}, got {self.timing!r}")
         his = tuple(self.his)
@@ -453,11 +463,11 @@ class Conduction:
     Attributes
     ----------
     endo_speed : (N,) float64, m/s on the fast layer, NaN elsewhere.
-    roots : (R,) int64 root nodes.
+    roots : (R,) int64 root nodes (one per site, or up to ``site_nodes`` per site).
     root_times : (R,) float64 ms, the start time of each root (the earliest is 0).
     delays : (R,) float64 ms: the Purkinje delay ``pk`` from the His bundle (``timing="purkinje"``), or
         the sites' ``t0`` (``timing="sites"``).
-    names : (R,) tuple of str, the site names.
+    names : (R,) tuple of str, the site of each root.
     params : ConductionParams that made it.
     """
 
@@ -517,5 +527,32 @@ def conduction_system(heart: Any, params: ConductionParams | None = None, *, den
         pk = purkinje_delays(heart, roots, speed=params.purkinje_speed, his=params.his)
     else:
         pk = np.array([site.t0 for site in params.sites.values()], dtype=np.float64)
+    endo = endocardial_speed(heart, params=params)
+    names = tuple(params.sites)
+    if params.site_nodes > 1:
+        roots, pk, names = _seed_sites(heart, params, endo, pk)
     log.debug("roots %s, delays %s ms", roots.tolist(), np.round(pk, 2).tolist())
-    return Conduction(endocardial_speed(heart, params=params), roots, pk - pk.min(), pk, tuple(params.sites), params)
+    return Conduction(endo, roots, pk - pk.min(), pk, names, params)
+
+
+def _seed_sites(heart: Any, params: ConductionParams, endo: np.ndarray,
+                t0: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """The k nearest endocardial nodes of each site, started at t0 + distance to the site's interpolated
+    position / their speed (the fast layer's, or the fibre speed off the layer); a node seeded by two
+    sites keeps the earlier time."""
+    points = np.asarray(heart.points, dtype=np.float64)
+    best: dict[int, tuple[float, str]] = {}
+    for (name, site), t in zip(params.sites.items(), t0):
+        nodes = np.asarray(heart.surfaces[_SURFACE[site.ventricle]], dtype=np.int64)
+        d = np.sqrt(_coordinate_distance2(heart.ab[nodes], heart.rt[nodes], site.ab, site.rt))
+        k = min(params.site_nodes, nodes.size)
+        near = np.argsort(d, kind="stable")[:k]
+        w = 1.0 / (d[near] + 1e-6) ** 2
+        x = (w[:, None] * points[nodes[near]]).sum(axis=0) / w.sum()
+        v = np.where(np.isfinite(endo[nodes[near]]), endo[nodes[near]], params.speeds[0])
+        for node, tt in zip(nodes[near], t + np.linalg.norm(points[nodes[near]] - x, axis=1) / v):
+            if int(node) not in best or tt < best[int(node)][0]:
+                best[int(node)] = (float(tt), name)
+    roots = np.fromiter(best, dtype=np.int64, count=len(best))
+    times = np.array([best[int(n)][0] for n in roots])
+    return roots, times, tuple(best[int(n)][1] for n in roots)
