@@ -32,6 +32,7 @@ from ..ellipsoid import BORDER_ZONE, SCAR, Infarct, node_volumes
 from ..ep.ecg import ECG
 from ..ep.leads import LEADS
 from ..tissue import Tissue, get_tissue
+from .calibration import weighted_quantile
 from .prior import DEFAULT_PRIOR, EllipsoidPrior
 from .simulator import QRSSimulator, as_observation
 from .smc import tempered_smc
@@ -192,7 +193,10 @@ class InfarctFit:
 
     def credible_interval(self, level: float = 0.9) -> tuple[float, float]:
         """Central credible interval of the scar volume given an infarct, mL."""
-        return _weighted_interval(self.sample_scar_volume, self.weights, level)
+        if not 0 < level < 1:
+            raise ValueError(f"level: expected a value in (0, 1), got {level}")
+        return (weighted_quantile(self.sample_scar_volume, self.weights, (1 - level) / 2),
+                weighted_quantile(self.sample_scar_volume, self.weights, 1 - (1 - level) / 2))
 
     def summary(self) -> dict[str, Any]:
         """Plain data for reports."""
@@ -203,16 +207,6 @@ class InfarctFit:
                 "scar_volume_ml_90": [lo, hi], "best": None if self.best is None else self.best.to_dict(),
                 "distance": self.distance, "healthy_distance": self.healthy_distance,
                 "n_simulations": self.n_simulations, "seconds": self.seconds, "bandwidth": self.bandwidth}
-
-
-def _weighted_interval(x: np.ndarray, w: np.ndarray, level: float) -> tuple[float, float]:
-    if not 0 < level < 1:
-        raise ValueError(f"level: expected a value in (0, 1), got {level}")
-    order = np.argsort(x)
-    cdf = np.cumsum(w[order]) / np.sum(w)
-    lo = x[order][min(np.searchsorted(cdf, (1 - level) / 2), len(x) - 1)]
-    hi = x[order][min(np.searchsorted(cdf, 1 - (1 - level) / 2), len(x) - 1)]
-    return float(lo), float(hi)
 
 
 def _check_int(name: str, value: Any, low: int) -> int:

@@ -107,8 +107,7 @@ class EllipsoidPrior:
 DEFAULT_PRIOR = EllipsoidPrior()
 
 
-def _level(tm: np.ndarray, ab: np.ndarray, rt: np.ndarray, centre: Sequence[float], radii: Sequence[float]
-           ) -> np.ndarray:
+def _level(tm: np.ndarray, ab: np.ndarray, rt: np.ndarray, centre: Sequence[float], radii: Any) -> np.ndarray:
     """Left-hand side of Eq. (1): <= 1 inside the ellipsoid."""
     drt = np.mod(rt - centre[2] + 0.5, 1.0) - 0.5
     return ((tm - centre[0]) / radii[0]) ** 2 + ((ab - centre[1]) / radii[1]) ** 2 + (drt / radii[2]) ** 2
@@ -207,7 +206,7 @@ class RandomInfarct:
 def _draw(rng: np.random.Generator, prior: EllipsoidPrior, kind: str, tissue: Tissue, name: str,
           seed: int, subject: int, k: int, roughness: float) -> RandomInfarct:
     n_inf = 2 if kind == "double" else 1
-    infs = []
+    infs: list[Infarct] = []
     for j in range(n_inf):
         u = rng.random(5)
         if j == 1:  # the second infarct: smaller, centred at least 0.25 turn away in rt

@@ -22,7 +22,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("abs_volume_error_ml", "|vol. err.| mL", ".1f"))
 
 
-def _ms(values: Sequence[float], fmt: str) -> str:
+def _ms(values: Sequence[float | None], fmt: str) -> str:
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
     if v.size == 0:
         return "-"

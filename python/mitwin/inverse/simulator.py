@@ -127,7 +127,8 @@ class QRSSimulator:
         lengths : (K,) int64
         """
         lab = np.atleast_2d(np.asarray(labels))
-        table = np.array([1.0, self.tissue.bz_factor, self.tissue.scar_factor])
+        t = get_tissue(self.tissue)
+        table = np.array([1.0, t.bz_factor, t.scar_factor])
         at = self.forward.activation(table[lab], n_threads=self.n_threads)
         opts = self.forward.qrs_options
         sig = np.asarray(self.forward.lead_field.qrs_batch(at, options=opts, n_threads=self.n_threads).signals)
