@@ -20,6 +20,8 @@ MAX_THREADS = 1024
 #: Largest |coordinate| of a point, mm (the C++ core enforces the same bound): a heart is ~100 mm,
 #: and beyond this squared distances lose all precision or overflow.
 MAX_COORDINATE = 1e6
+#: Shortest mean edge length of a mesh (mm) that check_tets accepts.
+MIN_EDGE = 1e-6
 
 
 def check_n_threads(n_threads: Any, name: str = "n_threads") -> int:
@@ -164,7 +166,10 @@ def check_tets(points: np.ndarray, tets: np.ndarray, name: str = "tets", *, allo
     A tet counts as degenerate when |volume| < 1e-12 * (mean edge length)**3 of the mesh.
     """
     vol = tet_signed_volumes(points, tets)
-    scale = float(np.mean(np.linalg.norm(points[tets[:, 1]] - points[tets[:, 0]], axis=1))) or 1.0
+    scale = float(np.mean(np.linalg.norm(points[tets[:, 1]] - points[tets[:, 0]], axis=1)))
+    if not scale >= MIN_EDGE:  # below it volumes underflow and the relative test below cannot see degeneracy
+        raise MeshError(f"{name}: mean edge length {scale:.3g} mm; expected a mesh in mm with edges of at least "
+                        f"{MIN_EDGE:g} mm")
     degenerate = np.abs(vol) < 1e-12 * scale**3
     if np.any(degenerate):
         idx = np.flatnonzero(degenerate)
