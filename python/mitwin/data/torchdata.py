@@ -57,6 +57,8 @@ PAPER_SPLIT = (34, 5, 10)
 
 _REQUIRED = ("cloud", "cloud_labels", "coarse", "dense", "qrs", "qrs_length")
 _VERIFIED: set[tuple[str, int, int]] = set()
+#: The longest model input accepted by :func:`fit_length` (100 s at 1 kHz).
+MAX_LENGTH = 100_000
 
 
 def verify_dataset(path: str | Path) -> None:
@@ -87,8 +89,8 @@ def fit_length(qrs: np.ndarray, length: int) -> np.ndarray:
     ([1.0, 1.0, 1.0, 0.0, 0.0], (8, 5))
     """
     qrs = np.asarray(qrs)
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-        raise ValueError(f"length: expected a positive number of samples, got {length!r}")
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or not 1 <= length <= MAX_LENGTH:
+        raise ValueError(f"length: expected a number of samples in [1, {MAX_LENGTH}], got {length!r}")
     t = qrs.shape[-1]
     if t >= length:
         return qrs[..., :length]

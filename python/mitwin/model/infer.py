@@ -127,6 +127,7 @@ def prepare_qrs(qrs: np.ndarray | Mapping[str, np.ndarray] | str | Path | ECG, l
         signals = _check_signals(np.stack(leads))
     else:
         signals = _check_signals(qrs)
+    fit_length(signals[:, :1], length)  # validates length
     t = signals.shape[1]
     if t > length:
         logger.warning("qrs: %d samples, longer than the model's %d; only the first %d samples are used (cropped)",
