@@ -496,3 +496,40 @@ def test_standard_electrodes_on_a_posed_shell():
     ecg = pseudo_ecg(points, s.tets, electrodes, at)
     assert np.all(np.isfinite(ecg.signals)) and np.abs(ecg.signals).max() > 0
     assert qrs_duration(ecg) == pytest.approx(total_activation_time(at), abs=8.0)
+
+
+def test_blocked_nodes_are_silent_like_removed_rows(jittered):
+    """inf activation times contribute nothing: the QRS equals that of the mesh with those nodes' lead-field rows
+    removed (potentials against a node-by-node numpy synthesis; the filtered QRS against a lead field without the
+    rows), and the QRS length follows the finite times only."""
+    import copy
+
+    from mitwin.ep.leadfield import QRSOptions
+    from mitwin.ep.upstroke import _upstroke_cached
+
+    points, tets, electrodes = jittered
+    lf = LeadField(points, tets, electrodes)
+    rng = np.random.default_rng(11)
+    at = np.linalg.norm(points - points[0], axis=1) / 0.6
+    blocked = rng.random(len(points)) < 0.2
+    blocked[np.argmax(at)] = True  # the latest node never activates: the QRS must end earlier
+    at[blocked] = np.inf
+    keep = ~blocked
+    opts = QRSOptions()
+    values, first = _upstroke_cached(opts.template, opts.dt, opts.template_width)
+
+    pot = lf.potentials(at)
+    n_samples = int(np.floor(at[keep].max() / opts.dt)) + 1 + int(np.ceil(opts.margin / opts.dt))
+    assert pot.shape == (len(ELECTRODES), n_samples)
+    expected = _direct_synthesis(lf.matrix[keep], at[keep][None], 0.0, opts.dt, n_samples, opts.amplitude * values,
+                                 first)[0]
+    np.testing.assert_allclose(pot, expected, rtol=0, atol=1e-9 * np.abs(expected).max())
+
+    removed = copy.copy(lf)  # the same lead field without the blocked nodes' rows
+    removed.matrix, removed.lead_matrix, removed._n = lf.matrix[keep], lf.lead_matrix[keep], int(keep.sum())
+    np.testing.assert_allclose(lf.qrs(at).signals, removed.qrs(at[keep]).signals, rtol=0, atol=1e-12)
+    batch = lf.qrs_batch(np.stack([at, np.where(blocked, np.inf, at + 1.0)]))
+    np.testing.assert_allclose(batch.signals[0][:, :n_samples], removed.qrs(at[keep], n_samples=n_samples).signals,
+                               rtol=0, atol=1e-12)
+    # nothing activates: a flat signal, not an error
+    assert np.all(lf.potentials(np.full(len(points), np.inf)) == 0.0)

@@ -321,15 +321,18 @@ class LeadField:
         from .._core_loader import core
 
         at = as_float_array(ats, name, (None, self._n), finite=False)
-        if np.isnan(at).any():
-            raise ValueError(f"{name}: expected finite activation times >= 0 ms (or inf: never activated), "
-                             f"got {int(np.isnan(at).sum())} NaN entries")
-        if np.isneginf(at).any():
-            raise ValueError(f"{name}: expected finite activation times >= 0 ms (or inf: never activated), got -inf")
         threads = check_n_threads(n_threads)
         dt = opts.dt
-        active = at[np.isfinite(at)]
-        t_start, t_end = (float(active.min()), float(active.max())) if active.size else (0.0, 0.0)
+        # one parallel pass in C++ over the times that occur: +inf (never activated) is left out, a NaN
+        # gives NaN and -inf gives -inf; (inf, -inf) when no node activates
+        t_start, t_end = core.value_range(at, n_threads=threads, skip_inf=True)
+        if math.isnan(t_start):
+            raise ValueError(f"{name}: expected finite activation times >= 0 ms (or inf: never activated), "
+                             f"got {int(np.isnan(at).sum())} NaN entries")
+        if np.isneginf(t_start):
+            raise ValueError(f"{name}: expected finite activation times >= 0 ms (or inf: never activated), got -inf")
+        if t_start > t_end:
+            t_start, t_end = 0.0, 0.0
         if t_start < 0:
             raise ValueError(f"{name}: expected activation times >= 0 ms (t = 0 is the earliest), got min {t_start:.6g}")
         if t_end / dt > MAX_SAMPLES:
