@@ -79,9 +79,9 @@ def _values(*vals: Any, expect: str = "raise") -> st.SearchStrategy:
     return st.sampled_from([(v, expect) for v in vals])
 
 
-def bad_number(low_ok: bool = True, extra: tuple = ()) -> st.SearchStrategy:
-    """Things that are not usable real numbers."""
-    vals = [*_NOT_NUMBERS, *_BAD_FLOATS, *extra]
+def bad_number(low_ok: bool = True, extra: tuple = (), none_ok: bool = False) -> st.SearchStrategy:
+    """Things that are not usable real numbers (None too, unless ``none_ok``)."""
+    vals = [v for v in (*_NOT_NUMBERS, *_BAD_FLOATS, *extra) if not (none_ok and v is None)]
     if not low_ok:
         vals += [0.0, -1.0, -1e300, 1e-300 * -1]
     return _values(*vals)
@@ -258,7 +258,7 @@ def _entries() -> list[Entry]:
                | _values(sig, expect="any")}),
         Entry("QRSOptions", "python", lambda kw: QRSOptions(**kw), lambda: {"dt": 1.0, "margin": 10.0},
               {"dt": bad_number(low_ok=False), "margin": bad_number(extra=(-1.0, 1e300)),
-               "amplitude": bad_number(extra=(1e300,)), "lowpass_hz": bad_number(low_ok=False, extra=(1e-300, 1e300)),
+               "amplitude": bad_number(extra=(1e300,)), "lowpass_hz": bad_number(low_ok=False, extra=(1e-300, 1e300), none_ok=True),
                "remove_baseline": bad_flag(), "normalise": _values("False", "no", "", 1, "PEAK", True),
                "filter_order": bad_count(), "template": _values("box", None, 1)}),
     ]
