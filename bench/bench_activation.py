@@ -4,7 +4,10 @@
   from a virtual super-source, on a prebuilt CSR graph and as the per-scenario pipeline that
   recomputes the weights in numpy;
 * ``eikonal`` against ``dijkstra`` on the same mesh, and against fim-python when it is installed;
-* ``solve_batch`` of 18 speed-factor sets on 2 threads against 18 serial solves.
+* ``eikonal`` against ``dijkstra`` on heterogeneous tissue (10 % random nodes at factor 0.1; a
+  contiguous blocked scar with a border zone), each ratio timed in the same run;
+* ``solve_batch`` of 18 speed-factor sets on 2 threads against 18 serial solves, for both methods,
+  the speed-up timed in the same run (on shared cores it measures what the machine gives).
 
 Short by default; ``MITWIN_BENCH=full`` runs the >= 150k-node shell:
 
@@ -17,6 +20,7 @@ import logging
 import os
 import statistics
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -24,6 +28,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra as scipy_dijkstra
 
 from mitwin.ep.activation import ActivationSolver
+from mitwin.errors import BlockedTissueWarning
 
 FULL = os.environ.get("MITWIN_BENCH", "short").lower() == "full"
 logger = logging.getLogger(__name__)
@@ -48,7 +53,9 @@ class _Setup:
     def __init__(self, heart):
         self.heart = heart
         self.n = heart.points.shape[0]
-        self.dij = ActivationSolver(heart.points, heart.tets, heart.fibres, heart.sheets, SPEEDS, heart.endo_speed, "dijkstra")
+        self.dij = ActivationSolver(
+            heart.points, heart.tets, heart.fibres, heart.sheets, SPEEDS, heart.endo_speed, "dijkstra"
+        )
         self.factors = _infarct_factors(heart.points, N_BATCH)
         self.factor = self.factors[0]
         e = self.dij.edges()
@@ -173,3 +180,76 @@ def test_serial_18(benchmark, setup):
 
     ats = benchmark.pedantic(serial, rounds=5, iterations=1)
     np.testing.assert_array_equal(ats, setup.dij.solve_batch(h.roots, h.root_times, setup.factors, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# heterogeneous tissue and batch scaling, each figure with its baseline timed in the same run
+
+
+def _heterogeneous(points: np.ndarray, roots: np.ndarray, kind: str, seed: int = 1) -> np.ndarray:
+    """(N,) speed factors: 10 % random nodes at 0.1, or a blocked ellipsoidal scar (0) in a 0.5 border zone."""
+    rng = np.random.default_rng(seed)
+    n = points.shape[0]
+    if kind == "random_slow":
+        return np.where(rng.random(n) < 0.1, 0.1, 1.0)
+    centre = points[rng.integers(n)]
+    r = np.linalg.norm((points - centre) / np.array([15.0, 15.0, 25.0]), axis=1)
+    out = np.where(r < 1.5, 0.5, 1.0)
+    out[r < 1.0] = 0.0
+    out[roots] = 1.0
+    return out
+
+
+def _median_time(fn, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _quiet(fn):
+    def run(*args):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BlockedTissueWarning)  # a scar may cut off a few nodes
+            return fn(*args)
+    return run
+
+
+@pytest.mark.benchmark(group="heterogeneous")
+@pytest.mark.parametrize("kind", ["random_slow", "blocked_scar"])
+def test_eikonal_heterogeneous(benchmark, setup, eikonal, kind):
+    h = setup.heart
+    factor = _heterogeneous(h.points, h.roots, kind)
+    solve_e, solve_d = _quiet(eikonal.solve), _quiet(setup.dij.solve)
+    at = benchmark.pedantic(solve_e, (h.roots, h.root_times, factor), rounds=5, iterations=1)
+    dij = solve_d(h.roots, h.root_times, factor)
+    t_dij = _median_time(lambda: solve_d(h.roots, h.root_times, factor), 15)
+    ratio = benchmark.stats.stats.median / t_dij
+    benchmark.extra_info.update(dijkstra_s=t_dij, ratio_to_dijkstra=ratio, n_nodes=setup.n, tissue=kind)
+    logger.warning("%s: eikonal %.1f ms, dijkstra %.1f ms on %d nodes: %.2fx", kind, 1e3 * benchmark.stats.stats.median,
+                   1e3 * t_dij, setup.n, ratio)
+    blocked = factor == 0
+    assert np.all(np.isinf(at[blocked])) and np.array_equal(np.isinf(at), np.isinf(dij))
+    live = np.isfinite(at)
+    assert at[live].mean() < dij[live].mean()  # no metrication delay: earlier on average than the graph model
+
+
+@pytest.mark.benchmark(group="batch-scaling")
+@pytest.mark.parametrize("method", ["dijkstra", "eikonal"])
+def test_batch_scaling_18_on_2_threads(benchmark, setup, eikonal, method):
+    h = setup.heart
+    solver = setup.dij if method == "dijkstra" else eikonal
+    factors = setup.factors
+
+    def serial():
+        return np.stack([solver.solve(h.roots, h.root_times, f) for f in factors])
+
+    ats = benchmark.pedantic(solver.solve_batch, (h.roots, h.root_times, factors, 2), rounds=3, iterations=1)
+    t_serial = _median_time(serial, 3)
+    speedup = t_serial / benchmark.stats.stats.median
+    benchmark.extra_info.update(serial_s=t_serial, speedup=speedup, n_threads=2, n_maps=N_BATCH, method=method)
+    logger.warning("batch of %d (%s): 2 threads %.0f ms, serial %.0f ms: %.2fx", N_BATCH, method,
+                   1e3 * benchmark.stats.stats.median, 1e3 * t_serial, speedup)
+    np.testing.assert_array_equal(ats, serial())

@@ -46,16 +46,20 @@ def _bench_heart() -> BenchHeart:
     th_targets = [0.0, 1.0, 2.5, 3.5, 4.0, 5.0, 5.5]
     endo = s.endo
     roots = np.array(
-        [endo[np.argmin((s.ab[endo] - a) ** 2 + (np.angle(np.exp(1j * (s.theta[endo] - t)))) ** 2)] for a, t in zip(ab_targets, th_targets)]
+        [
+            endo[np.argmin((s.ab[endo] - a) ** 2 + (np.angle(np.exp(1j * (s.theta[endo] - t)))) ** 2)]
+            for a, t in zip(ab_targets, th_targets)
+        ]
     )
     root_times = rng.uniform(0.0, 10.0, size=roots.size)
     root_times[0] = 0.0
     # electrodes on a 'torso' well outside the shell (mm)
-    electrodes = {
-        "RA": np.array([-300.0, 150.0, 100.0]), "LA": np.array([300.0, 150.0, 100.0]), "LL": np.array([100.0, 0.0, -400.0]),
-        "V1": np.array([-30.0, -120.0, 0.0]), "V2": np.array([10.0, -120.0, 0.0]), "V3": np.array([40.0, -110.0, -20.0]),
-        "V4": np.array([70.0, -100.0, -40.0]), "V5": np.array([110.0, -60.0, -40.0]), "V6": np.array([130.0, 0.0, -40.0]),
+    positions = {
+        "RA": (-300.0, 150.0, 100.0), "LA": (300.0, 150.0, 100.0), "LL": (100.0, 0.0, -400.0),
+        "V1": (-30.0, -120.0, 0.0), "V2": (10.0, -120.0, 0.0), "V3": (40.0, -110.0, -20.0),
+        "V4": (70.0, -100.0, -40.0), "V5": (110.0, -60.0, -40.0), "V6": (130.0, 0.0, -40.0),
     }
+    electrodes = {name: np.array(p) for name, p in positions.items()}
     return BenchHeart(s.points, s.tets, s.fibres, s.sheets, endo_speed, roots, root_times, electrodes)
 
 
