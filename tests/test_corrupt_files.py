@@ -98,3 +98,16 @@ def test_plot_heart_is_atomic_and_clears_leftovers(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="renderer died"):
         plot_heart(h, tmp_path / "again.png", n_points=300, n_fibres=20, dpi=30)
     assert [p.name for p in tmp_path.iterdir()] == ["heart.png"]
+
+
+def test_cli_output_paths_under_a_file_are_one_line_errors(tmp_path, capsys):
+    from model_synthetic import write_dataset
+
+    ds = write_dataset(tmp_path / "d.h5", n_subjects=3, n_cloud=300, seed=4)
+    f = tmp_path / "file"
+    f.write_text("x")
+    for argv in (["sensitivity", str(ds), "--out", str(f / "sens")], ["cohort", "--n", "1", "--out", str(f / "c")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        last = err.replace("\r", "\n").splitlines()[-1]  # after any progress bar
+        assert last.startswith(f"mitwin {argv[0]}: error:") and "Traceback" not in err and str(f) in last

@@ -323,8 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"mitwin {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:  # OSError: unwritable or missing paths, an output path under a file
+        print(f"mitwin {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mitwin {args.command}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)

@@ -31,7 +31,7 @@ from ..infarct import scenarios_from_json
 from .baseline import Labeller, ScenarioBaseline
 from .figures import cloud_views, dice_boxplot, export_cloud_ply, export_cloud_vtu
 from .metrics import METRICS, all_scores, summarise, table_csv, table_markdown
-from .train import load_run, make_dataset, predict_batch, to_device
+from .train import load_run, make_dataset, pick_device, predict_batch, to_device
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def evaluate(run: str | Path, dataset: str | Path, progress: bool = True, *, bas
     The Markdown Table I of the model (followed by the baseline's when computed).
     """
     run = Path(run)
-    dev = torch.device(device or "cpu")
+    dev = pick_device(device or "cpu")
     model, preset, info = load_run(run, "best", dev)
     test_ids: list[str] = info["split"]["test"]
     scenarios: list[str] = info["scenarios"]
