@@ -34,7 +34,7 @@ from ..ep.leads import LEADS
 from ..tissue import Tissue, get_tissue
 from .calibration import weighted_quantile
 from .prior import DEFAULT_PRIOR, EllipsoidPrior
-from .simulator import QRSSimulator, as_observation
+from .simulator import DEFAULT_TIME_SCALES, QRSSimulator, as_observation
 from .smc import tempered_smc
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,9 @@ def forward_for(heart: Any, conduction: Any = None, **options: Any) -> Any:
     return prepare(heart, conduction=conduction, **options)
 
 
-def _simulator(forward: Any, tissue: Tissue, n_threads: int) -> QRSSimulator:
-    return QRSSimulator(forward, tissue, n_threads=n_threads)
+def _simulator(forward: Any, tissue: Tissue, n_threads: int,
+               time_scales: tuple[float, ...] = DEFAULT_TIME_SCALES) -> QRSSimulator:
+    return QRSSimulator(forward, tissue, n_threads=n_threads, time_scales=tuple(time_scales))
 
 
 def _prior_labels(sim: QRSSimulator, prior: EllipsoidPrior, u: np.ndarray) -> np.ndarray:
@@ -220,7 +221,8 @@ def fit_infarct(heart: Any, qrs: Any, *, seed: int = 0, n_simulations: int | Non
                 library: Library | None = None, prior: EllipsoidPrior = DEFAULT_PRIOR,
                 bandwidth: float = DEFAULT_BANDWIDTH, relative_bandwidth: float = DEFAULT_RELATIVE_BANDWIDTH,
                 healthy_prior: float = 0.5, library_fraction: float = 0.5,
-                n_particles: int | None = None, n_threads: int = 1) -> InfarctFit:
+                n_particles: int | None = None, time_scales: tuple[float, ...] = DEFAULT_TIME_SCALES,
+                n_threads: int = 1) -> InfarctFit:
     """Fit an infarct to a QRS on a patient's heart, with a posterior (module docstring).
 
     Parameters
@@ -255,6 +257,9 @@ def fit_infarct(heart: Any, qrs: Any, *, seed: int = 0, n_simulations: int | Non
         Share of the budget spent on the library when none is given.
     n_particles : int, optional
         SMC particles (default budget / 10, at least 20).
+    time_scales : tuple of float
+        Time scales of the QRS distance (:class:`mitwin.inverse.simulator.QRSSimulator`): robustness to a
+        global conduction-speed mismatch; ``(1.0,)`` turns it off.
     n_threads : int
         Threads of the C++ batches.
 
@@ -296,7 +301,7 @@ def fit_infarct(heart: Any, qrs: Any, *, seed: int = 0, n_simulations: int | Non
         t = library.tissue
     else:
         t = get_tissue("paper" if tissue is None else tissue)
-    sim = _simulator(forward, t, n_threads)
+    sim = _simulator(forward, t, n_threads, time_scales)
     observed = as_observation(qrs, forward.dt)
     lib_seconds = 0.0
     if library is None:
