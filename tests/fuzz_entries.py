@@ -258,18 +258,21 @@ def _entries() -> list[Entry]:
                | _values(sig, expect="any")}),
         Entry("QRSOptions", "python", lambda kw: QRSOptions(**kw), lambda: {"dt": 1.0, "margin": 10.0},
               {"dt": bad_number(low_ok=False), "margin": bad_number(extra=(-1.0, 1e300)),
-               "amplitude": bad_number(extra=(1e300,)), "lowpass_hz": bad_number(low_ok=False, extra=(1e-300, 1e300), none_ok=True),
+               "amplitude": bad_number(extra=(1e300,)),
+               "lowpass_hz": bad_number(low_ok=False, extra=(1e-300, 1e300), none_ok=True),
                "remove_baseline": bad_flag(), "normalise": _values("False", "no", "", 1, "PEAK", True),
                "filter_order": bad_count(), "template": _values("box", None, 1)}),
     ]
-    from fuzz_files import _csv_bytes, _dataset_bytes, _checkpoint_bytes, damaged, _finite_qrs, \
-        _load_checkpoint_file, _open_dataset_file, _read_csv_text, _same_checkpoint, _same_dataset
+    from fuzz_files import (_checkpoint_bytes, _csv_bytes, _dataset_bytes, _finite_qrs, _load_checkpoint_file,
+                            _load_vtu, _open_dataset_file, _read_csv_text, _same_checkpoint, _same_dataset,
+                            _vtu_bytes, damaged)
 
     files = [
         Entry("dataset file", "core", _open_dataset_file, lambda: {"data": _dataset_bytes()},
               {"data": damaged(_dataset_bytes)}, _same_dataset),
         Entry("checkpoint file", "core", _load_checkpoint_file, lambda: {"data": _checkpoint_bytes()},
               {"data": damaged(_checkpoint_bytes)}, _same_checkpoint),
+        Entry("VTU file", "core", _load_vtu, lambda: {"data": _vtu_bytes()}, {"data": damaged(_vtu_bytes)}),
         Entry("QRS CSV file", "core", _read_csv_text, lambda: {"data": _csv_bytes()},
               {"data": damaged(_csv_bytes) | st.binary(max_size=400).map(lambda b: (b, "any"))}, _finite_qrs),
     ]

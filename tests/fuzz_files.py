@@ -124,3 +124,21 @@ def _csv_bytes() -> bytes:
     return (head + "\n".join(f"{i}," + ",".join(f"{v:.5f}" for v in sig[:, i]) for i in t) + "\n").encode()
 
 
+
+
+def _vtu_bytes() -> bytes:
+    if "vtu" not in _FILES:
+        from test_heart import _random_heart
+
+        _random_heart().save(_TMP / "base.vtu")
+        _FILES["vtu"] = (_TMP / "base.vtu").read_bytes()
+    return _FILES["vtu"]
+
+
+def _load_vtu(kw: dict[str, Any]) -> Any:
+    """A damaged VTU may load (the format has no checksum) but must not crash, hang or fail unclearly."""
+    from mitwin.anatomy.heart import Heart
+
+    path = _TMP / "case.vtu"
+    path.write_bytes(kw["data"])
+    Heart.load(path)
