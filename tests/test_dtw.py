@@ -200,3 +200,21 @@ def test_core_boundary_never_crashes(shape, length, band, cost):
         core.dtw_leads(np.ones(shape[1:]), length, np.ones((shape[1], 4)), 4, band, cost, True, 0.0)
     except ValueError:
         pass
+
+
+@pytest.mark.parametrize("band", [2**63 - 1, 2**100, 10])
+def test_huge_band_saturates_to_no_band(rng, band):
+    """A band radius past the longest signal keeps every cell (it once overflowed: abort, or all inf)."""
+    a, b = rng.normal(size=10), rng.normal(size=5)
+    for x, y in ((a, b), (b, a), (a, a + 1.0)):
+        got = dtw(x, y, band=band)
+        assert got[0] == pytest.approx(reference_dtw(x, y, None, "squared", True, DEFAULT_PENALTY), rel=1e-12)
+
+
+@pytest.mark.parametrize("n_threads", [0, 1025, 10**6, 2**31 - 1, -1])
+def test_thread_counts_bounded(rng, n_threads):
+    signals = rng.normal(size=(3, 2, 8))
+    with pytest.raises(ValueError, match=r"^n_threads: expected None \(all cores\) or an integer in \[1, 1024\]"):
+        dtw_all_pairs(signals, n_threads=n_threads)
+    with pytest.raises(ValueError, match=r"^n_threads: expected an integer in \[1, 1024\]"):
+        core.dtw_all_pairs(signals, np.full(3, 8), n_threads=n_threads)
