@@ -142,3 +142,30 @@ def test_split_paper_proportions():
         split_subjects(ids, "random")
     with pytest.raises(ValueError, match="at least 3"):
         split_subjects(ids[:2])
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda g: g["at"].__setitem__((2, 5), np.nan), "NaN"),
+    (lambda g: g["labels"].__setitem__((3, 0), 7), "labels outside 0/1/2"),
+    (lambda g: g["cloud_index"].__setitem__(4, 10**6), "cloud_index out of range"),
+    (lambda g: g["qrs"].__setitem__((1, 0, 3), np.inf), "non-finite"),
+])
+def test_invalid_content_is_refused_on_open(tmp_path, edit, match):
+    """NaN activation times, a label 7 or an out-of-range cloud index stop training and evaluation at once."""
+    import shutil
+
+    from mitwin.data.seal import seal
+    from mitwin.model.train import train
+
+    path = write_dataset(tmp_path / "d.h5", n_subjects=3, n_cloud=300, seed=8)
+    for name in ("bad.h5",):
+        shutil.copy(path, tmp_path / name)
+    with h5py.File(tmp_path / "bad.h5", "r+") as f:
+        edit(f["subjects/subject_001"])
+    seal(tmp_path / "bad.h5")  # valid seal, invalid content: the content checks must find it
+    with pytest.raises(DatasetError, match=match):
+        InfarctDataset(tmp_path / "bad.h5", ["subject_000"])  # the whole file is checked, not only the subjects used
+    with pytest.raises(DatasetError, match=match):
+        train(tmp_path / "bad.h5", tmp_path / "run", preset="tiny", epochs=1, progress=False)
+    assert not (tmp_path / "run").exists()
+    InfarctDataset(path, ["subject_000"])  # the untouched file opens

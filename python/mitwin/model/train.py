@@ -278,8 +278,8 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
     with open_dataset(dataset) as ds:
         subject_ids = sorted(ds.subjects)
     train_ids, val_ids, test_ids = split_subjects(subject_ids, "paper", seed)
-    out = _run_dir(out)
 
+    out = Path(out)
     info_path = out / RUN_FILE
     last_path = out / "last.pt"
     info: dict[str, Any] = {
@@ -291,6 +291,7 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
     val_ds = make_dataset(dataset, val_ids, p, seed=0)
     info["scenarios"] = train_ds.scenario_names
     info["device"] = str(dev)
+    _run_dir(out)  # created only once the dataset has been checked
     if info_path.exists():
         _check_same_run(read_run_info(info_path), info, out)
 
