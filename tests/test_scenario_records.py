@@ -66,7 +66,7 @@ def test_paper_preset_is_the_papers_tissue_to_the_last_digit():
         np.testing.assert_array_equal(inf.speed_factor(labels), expect)
         assert inf == SCENARIOS[name]
     assert paper_scenarios("paper").to_json() == SCENARIOS.to_json()
-    assert DEFAULT_TISSUE == "paper"
+    assert DEFAULT_TISSUE == "blocked" and SCENARIOS.tissue == "paper"  # new CLI datasets; the paper's own
 
 
 def test_blocked_preset_keeps_geometry_and_blocks_the_scar():

@@ -233,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default=None, help="dask.distributed scheduler address, e.g. tcp://host:8786")
     p.add_argument("--scenarios", type=Path, default=None, help="JSON file of scenarios instead of the paper's")
     p.add_argument("--tissue", choices=("paper", "blocked"), default=None,
-                   help="infarct tissue preset: paper (slow scar 10 %%, BZ 50 %%) or blocked (silent scar, BZ 50 %%); "
-                        "default: paper for the paper's scenarios, the file's own factors for --scenarios")
+                   help="infarct tissue preset: blocked (silent scar, BZ 50 %%) or paper (the paper's slow scar 10 %%, "
+                        "BZ 50 %%); default: blocked for the paper's scenarios, the file's own factors for --scenarios")
     p.add_argument("--method", choices=("eikonal", "dijkstra"), default="eikonal")
     p.add_argument("--random", type=int, default=0, metavar="N",
                    help="add N random ellipsoid infarcts (mitwin.inverse.prior; the same on every subject)")
