@@ -204,6 +204,7 @@ def test_scenario_table_volumes_on_a_reference(cohort):
     assert f"myocardium {tet_vol.sum() / 1000:.0f} mL" in table
 
 
+@pytest.mark.filterwarnings("ignore::mitwin.errors.BlockedTissueWarning")  # default blocked scar: coarse-mesh islands
 def test_command_line(cohort, tmp_path, capsys):
     from mitwin.cli import main
 
