@@ -111,3 +111,18 @@ def test_cli_output_paths_under_a_file_are_one_line_errors(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         last = err.replace("\r", "\n").splitlines()[-1]  # after any progress bar
         assert last.startswith(f"mitwin {argv[0]}: error:") and "Traceback" not in err and str(f) in last
+
+
+def test_a_resumed_training_clears_temporaries_of_killed_checkpoint_writes(tmp_path):
+    from model_synthetic import write_dataset
+
+    from mitwin.model.train import train
+
+    ds = write_dataset(tmp_path / "d.h5", n_subjects=3, n_cloud=300, seed=6)
+    run = train(ds, tmp_path / "run", preset="tiny", epochs=1, progress=False)
+    stale = [run / ".last.pt.q1w2e3r4.pt", run / ".best.pt.zxcvbnm0.pt", run / ".log.json.asdfghj1.json"]
+    for p in stale:
+        p.write_bytes(b"killed half way")
+    train(ds, run, preset="tiny", epochs=2, progress=False)  # resumes for one more epoch
+    assert not any(p.exists() for p in stale)
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]

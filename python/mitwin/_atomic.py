@@ -3,7 +3,7 @@
 A reader never sees a half-written file, and an interrupted write leaves the old file (or none).
 A write killed before it could clean up leaves a hidden temporary file ``.<name>.<random><suffix>``
 beside the target; :func:`remove_leftovers` removes those of a target (resumable writers call it
-before writing again), and every writer here removes them on each new write of the same target.
+before writing again), and :func:`atomic_path` removes them on each new write of the same target.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; move it onto ``path`` when the block succeeds.
 
+    Temporary files that killed earlier writes of ``path`` left behind are removed first.
+
     The temporary file keeps the target's suffix (or ``suffix``) so that writers that look at it
     (meshio, matplotlib) pick the right format.
 
@@ -39,6 +41,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     path = Path(path)
     _make_parent(path)
+    remove_leftovers(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                suffix=suffix if suffix is not None else path.suffix)
     os.close(fd)

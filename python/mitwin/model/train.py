@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from .._atomic import write_figure_atomic, write_text_atomic
+from .._atomic import remove_leftovers, write_figure_atomic, write_text_atomic
 from ..data.store import open_dataset
 from ..data.torchdata import InfarctDataset, split_subjects
 from ..errors import CheckpointError
@@ -35,6 +35,8 @@ from .presets import Preset, get_preset
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
+#: Files of a run directory (each written atomically).
+RUN_FILES = (RUN_FILE, "last.pt", "best.pt", "log.json", "log.csv", "loss_curve.png")
 _LAST_KEYS = ("model", "optimizer", "scheduler", "epoch", "best", "log", "elapsed_s", "rng_cpu")
 
 
@@ -292,6 +294,8 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
     info["scenarios"] = train_ds.scenario_names
     info["device"] = str(dev)
     _run_dir(out)  # created only once the dataset has been checked
+    for name in RUN_FILES:  # temporaries of writes killed in an earlier run
+        remove_leftovers(out / name)
     if info_path.exists():
         _check_same_run(read_run_info(info_path), info, out)
 
