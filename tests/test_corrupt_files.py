@@ -126,3 +126,14 @@ def test_a_resumed_training_clears_temporaries_of_killed_checkpoint_writes(tmp_p
     train(ds, run, preset="tiny", epochs=2, progress=False)  # resumes for one more epoch
     assert not any(p.exists() for p in stale)
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
+
+
+def test_infer_refuses_to_overwrite_its_input_mesh(tmp_path, capsys):
+    heart = tmp_path / "h.vtu"
+    heart.write_text("the patient's mesh")
+    qrs = tmp_path / "q.csv"
+    qrs.write_text("I,II,V1,V2,V3,V4,V5,V6\n" + "1,2,3,4,5,6,7,8\n" * 20)
+    for out in (heart, tmp_path / "." / "h.vtu"):
+        assert main(["infer", str(tmp_path / "run"), "--heart", str(heart), "--qrs", str(qrs), "--out", str(out)]) == 2
+        assert "out: must differ from heart" in capsys.readouterr().err
+    assert heart.read_text() == "the patient's mesh"
