@@ -94,6 +94,8 @@ def run_demo(out: str | Path = "mitwin-demo", size: str = "small", *, seed: int 
     cohort_dir, dataset, sens_dir, run_dir = out / "cohort", out / "dataset.h5", out / "sensitivity", out / "run"
     _stage("cohort", seconds, lambda: make_cohort(
         spec.n_subjects, seed=seed, out=cohort_dir, resolution_mm=spec.resolution_mm, progress=progress))
+    ecg_text = _stage("ecg check", seconds, lambda: healthy_ecg_check(cohort_dir))
+    print(ecg_text, flush=True)
     _stage("simulate", seconds, lambda: run_campaign(cohort_dir, dataset, progress=progress))
     report = _stage("sensitivity", seconds, lambda: run_sensitivity(dataset, sens_dir, progress=progress))
 
@@ -130,6 +132,24 @@ def run_demo(out: str | Path = "mitwin-demo", size: str = "small", *, seed: int 
         print(f"  {label:<20} {path}")
     print("Time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + f"; total {total:.0f} s")
     return DemoResult(out, dataset, Path(report), run_dir, table, seconds)
+
+
+def healthy_ecg_check(cohort_dir: str | Path) -> str:
+    """The normal-ECG criteria (:func:`mitwin.ep.criteria.check_ecg`) of each subject's healthy QRS with the
+    default conduction system, one line per subject and a count."""
+    from .anatomy.cohort import load_cohort
+    from .anatomy.heart import Heart
+    from .ep.criteria import check_ecg
+    from .ep.forward import prepare
+
+    lines = ["Healthy ECG check (default conduction system; mitwin check-ecg):"]
+    n_normal, paths = 0, load_cohort(cohort_dir)
+    for path in paths:
+        c = check_ecg(prepare(Heart.load(path)).simulate().qrs)
+        n_normal += int(c.normal)
+        lines.append(f"  {path.stem}: {c.summary()}")
+    lines.append(f"  {n_normal} of {len(paths)} subjects normal")
+    return "\n".join(lines)
 
 
 def _read_table(path: Path) -> dict[str, dict[str, str]]:
