@@ -289,11 +289,11 @@ def _header_of(f: h5py.File, path: Path) -> Header:
     try:
         qrs_samples = int(a.get("qrs_samples", QRS_SAMPLES if version == 1 else -1))
         return Header(
-            mitwin_version=_attr_str(a, "mitwin_version", path),  # type: ignore[arg-type]
-            leads=_attr_strs(a, "leads", path),  # type: ignore[arg-type]
-            scenario_names=_attr_strs(a, "scenario_names", path),  # type: ignore[arg-type]
-            scenarios_json=_attr_str(a, "scenarios_json", path),  # type: ignore[arg-type]
-            config_json=_attr_str(a, "config_json", path),  # type: ignore[arg-type]
+            mitwin_version=_attr_str(a, "mitwin_version", path),
+            leads=_attr_strs(a, "leads", path),
+            scenario_names=_attr_strs(a, "scenario_names", path),
+            scenarios_json=_attr_str(a, "scenarios_json", path),
+            config_json=_attr_str(a, "config_json", path),
             dt_ms=float(a.get("dt_ms", np.nan)),
             qrs_samples=None if qrs_samples < 0 else qrs_samples,
         )

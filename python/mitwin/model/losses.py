@@ -239,7 +239,8 @@ def compactness_loss(logits: Tensor, labels: Tensor, xyz: Tensor) -> Tensor:
 
     ``sum_i q_i (|x_i - c_pre| + |x_i - c_gd|) / (sum_i q_i * d_max_gd)`` with ``q`` the predicted
     probability of the region, ``c_pre`` the q-weighted centroid, ``c_gd`` the true region's centroid
-    and ``d_max_gd`` its largest point-to-centroid distance (at least :data:`D_MAX_FLOOR`). Samples without a true region give 0.
+    and ``d_max_gd`` its largest point-to-centroid distance (at least :data:`D_MAX_FLOOR`). Samples without a
+    true region give 0.
     """
     out = logits.new_zeros(logits.shape[0])
     for q, g in _regions(logits, labels):
@@ -288,7 +289,8 @@ TERMS = ("chamfer_coarse", "chamfer_dense", "pc_rec", "qrs_mse", "qrs_dtw", "kl"
 
 
 class InferenceLoss(nn.Module):
-    """Eq. 11: ``lambda_VAE L_VAE + L_CE + lambda_Dice L_Dice + lambda_c L_compact + lambda_s L_size + lambda_spa L_spa``.
+    """Eq. 11: ``lambda_VAE L_VAE + L_CE + lambda_Dice L_Dice + lambda_c L_compact + lambda_s L_size
+    + lambda_spa L_spa``.
 
     with ``L_VAE = lambda_PC (L_coarse + alpha L_dense) + lambda_QRS (MSE + soft-DTW) + lambda_KL KL``.
 
