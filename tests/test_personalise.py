@@ -11,7 +11,14 @@ import pytest
 
 from mitwin.ep.conduction import DEFAULT_PARAMS
 from mitwin.ep.ecg import ECG, LEADS
-from mitwin.personalise import BOUNDS, Personalisation, parameter_space, personalise, shape_metrics
+from mitwin.personalise import (
+    BOUNDS,
+    Personalisation,
+    load_conduction,
+    parameter_space,
+    personalise,
+    shape_metrics,
+)
 
 
 def test_parameter_space_round_trip():
@@ -136,6 +143,27 @@ def test_synthetic_recovery_and_save_load(subject, tmp_path):
     assert back.params == fit.params and back.r == fit.r and back.n_evals == fit.n_evals
     np.testing.assert_array_equal(back.fitted.signals, fit.fitted.signals)
     assert json.loads((out / "personalisation.json").read_text())["format"] == "mitwin-personalisation"
+    assert load_conduction(out) == fit.params == load_conduction(out / "personalisation.json")
+    with pytest.raises(FileNotFoundError, match="personalisation.json"):
+        load_conduction(tmp_path)
     png = fit.plot(tmp_path / "twin" / "overlay.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_cli_personalise(subject, tmp_path, capsys):
+    from mitwin.cli import main
+    from mitwin.ep.forward import prepare
+    from mitwin.personalise import _qrs_window
+
+    heart_path = subject.save(tmp_path / "heart.vtu")
+    qrs = ECG(_qrs_window(prepare(subject).simulate().qrs)).to_csv(tmp_path / "qrs.csv")
+    out = tmp_path / "twin"
+    argv = ["personalise", "--heart", str(heart_path), "--qrs", str(qrs), "--out", str(out), "--evals", "30",
+            "--starts", "1"]
+    assert main(argv) == 0
+    assert "mean r" in capsys.readouterr().out
+    assert (out / "overlay.png").exists() and load_conduction(out).site_nodes == 4
+    assert main(["personalise", "--heart", str(heart_path), "--out", str(out)]) == 2
+    assert "exactly one of --ecg" in capsys.readouterr().err

@@ -46,7 +46,7 @@ from .ep.ecg import ECG, LEADS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BOUNDS", "Personalisation", "parameter_space", "personalise", "shape_metrics"]
+__all__ = ["BOUNDS", "Personalisation", "load_conduction", "parameter_space", "personalise", "shape_metrics"]
 
 #: Search bounds: root ``ab`` and ``rt`` within these offsets of their default site (rt periodic),
 #: root start times in [0, t0_max] ms, speeds in m/s. Root ab is also kept within [0.05, 0.95].
@@ -289,6 +289,25 @@ class Personalisation:
             fig.savefig(tmp, dpi=110, format="png")
         plt.close(fig)
         return path
+
+
+def load_conduction(path: str | Path) -> ConductionParams:
+    """The fitted conduction system of a saved personalisation: ``path`` is the folder :meth:`Personalisation.save`
+    wrote (as ``mitwin personalise --out DIR`` does) or its ``personalisation.json``."""
+    from .errors import DatasetError
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "personalisation.json"
+    if not path.exists():
+        raise FileNotFoundError(f"path: no personalisation.json at {str(path)!r}; run mitwin personalise first")
+    try:
+        meta = json.loads(path.read_text())
+    except ValueError as exc:
+        raise DatasetError(f"path: {str(path)!r} is not valid JSON ({exc})") from exc
+    if meta.get("format") != _FORMAT or "conduction" not in meta:
+        raise DatasetError(f"path: {str(path)!r} is not a mitwin personalisation")
+    return ConductionParams.from_dict(meta["conduction"])
 
 
 def personalise(heart: Any, qrs: Any, *, seed: int = 0, budget_s: float | None = None, max_evals: int = 6000,
