@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._version import __version__
+from .tissue import DEFAULT_TISSUE
 
 
 def _cmd_cohort(args: argparse.Namespace) -> int:
@@ -44,7 +45,6 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .data.campaign import CampaignSettings, run_campaign
     from .infarct import load_scenarios, paper_scenarios
-    from .tissue import DEFAULT_TISSUE
 
     settings = None
     if args.random:  # the paper's 17 and N random infarcts, the same on every subject
@@ -221,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scenarios", help="print the infarct scenario table")
     p.add_argument("--reference", type=Path, default=None, help="a subject (.vtu) to report scar/BZ volumes on")
     p.add_argument("--extra", type=Path, default=None, help="a JSON file of user scenarios to add")
-    p.add_argument("--tissue", choices=("paper", "blocked"), default="paper",
-                   help="tissue preset of the paper's scenarios (default paper)")
+    p.add_argument("--tissue", choices=("paper", "blocked"), default=DEFAULT_TISSUE,
+                   help=f"tissue preset of the paper's scenarios (default {DEFAULT_TISSUE}, as mitwin simulate)")
     p.set_defaults(func=_cmd_scenarios)
 
     p = sub.add_parser("simulate", help="simulate cohort x (baseline + scenarios) into an HDF5 dataset")
