@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -93,6 +94,9 @@ def test_records_round_trip_through_json():
     blocked = paper_scenarios("blocked")
     back = scenarios_from_json(["baseline", *blocked], blocked.to_json())
     assert back.records == blocked.records
+    relabelled = ScenarioSet([replace(r, location=None) if r.name == "septal_transmural" else r
+                              for r in blocked.records])
+    assert relabelled != blocked and dict(relabelled.items()) == dict(blocked.items())  # records, not only infarcts
     extra = ScenarioRecord("r0", _inf(radii=(0.7, 0.15, 0.12)), location="random",
                            params={"seed": 3.0, "transmurality": 0.7})
     one = ScenarioSet([extra])

@@ -248,6 +248,15 @@ class ScenarioSet(Mapping[str, Infarct]):
     def __repr__(self) -> str:
         return f"ScenarioSet({list(self._records)!r})"
 
+    def __eq__(self, other: object) -> bool:
+        """Two sets are equal when their records are (names, infarcts and fields, in order); compared with
+        another mapping, by its items as any mapping."""
+        if isinstance(other, ScenarioSet):
+            return self.records == other.records
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
     # -- records
     @property
     def records(self) -> tuple[ScenarioRecord, ...]:
