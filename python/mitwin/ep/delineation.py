@@ -15,9 +15,14 @@ __all__ = ["qrs_duration", "total_activation_time"]
 class SampledSignals(Protocol):
     """What :func:`qrs_duration` reads of an :class:`mitwin.ep.ecg.ECG` or ``ECGBatch``."""
 
-    signals: np.ndarray
-    dt: float
-    t0: float
+    @property
+    def signals(self) -> np.ndarray: ...
+
+    @property
+    def dt(self) -> float: ...
+
+    @property
+    def t0(self) -> float: ...
 
 
 def qrs_duration(
@@ -78,7 +83,8 @@ def qrs_duration(
                 on[k], off[k] = t0 + idx[0] * dt, t0 + idx[-1] * dt
                 dur[k] = (idx[-1] - idx[0]) * dt
     if single:
-        dur, on, off = float(dur[0]), float(on[0]), float(off[0])
+        one = (float(dur[0]), float(on[0]), float(off[0]))
+        return one if return_bounds else one[0]
     return (dur, on, off) if return_bounds else dur
 
 

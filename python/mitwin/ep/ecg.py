@@ -165,4 +165,4 @@ class ECGBatch:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.signals.shape)  # type: ignore[return-value]
+        return tuple(self.signals.shape)

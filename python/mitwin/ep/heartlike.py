@@ -16,7 +16,7 @@ __all__ = ["HeartLike"]
 
 
 class HeartLike(Protocol):
-    """A biventricular heart as the forward model reads it.
+    """A biventricular heart as the forward model reads it (read-only attributes).
 
     Attributes
     ----------
@@ -28,16 +28,35 @@ class HeartLike(Protocol):
     electrodes : mapping electrode name -> (3,) position, mm
     """
 
-    points: np.ndarray
-    tets: np.ndarray
-    fibres: np.ndarray
-    sheets: np.ndarray
-    surfaces: Mapping[str, np.ndarray]
-    tm: np.ndarray
-    ab: np.ndarray
-    rt: np.ndarray
-    tv: np.ndarray
-    electrodes: Mapping[str, np.ndarray]
+    @property
+    def points(self) -> np.ndarray: ...
+
+    @property
+    def tets(self) -> np.ndarray: ...
+
+    @property
+    def fibres(self) -> np.ndarray: ...
+
+    @property
+    def sheets(self) -> np.ndarray: ...
+
+    @property
+    def surfaces(self) -> Mapping[str, np.ndarray]: ...
+
+    @property
+    def tm(self) -> np.ndarray: ...
+
+    @property
+    def ab(self) -> np.ndarray: ...
+
+    @property
+    def rt(self) -> np.ndarray: ...
+
+    @property
+    def tv(self) -> np.ndarray: ...
+
+    @property
+    def electrodes(self) -> Mapping[str, np.ndarray]: ...
 
     @property
     def n_nodes(self) -> int: ...
