@@ -428,7 +428,7 @@ def test_extreme_but_valid_values_do_not_overflow(cube):
         fastest = min(np.linalg.norm(points[10] - points[j]) for j in range(64) if j != 10) / max(DEFAULT_SPEEDS)
         assert 0.5e6 * fastest <= slow[10] < np.inf
         assert np.all(slow[np.arange(64) != 10] < 1e3)
-        assert np.all(slow >= healthy - 1e-9)
+        assert np.all(slow >= healthy - 1e-6)  # a different bucket width rounds differently (float32 costs)
 
 
 @pytest.mark.parametrize(

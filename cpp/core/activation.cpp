@@ -33,6 +33,11 @@ constexpr double kRayEdges = 10.0;
 // earlier are final. Two widths keep the solve as monotone in the speed factors as a full
 // label-correcting pass (tests/test_forward.py) at a fraction of its work.
 constexpr double kReopenBuckets = 2.0;
+// Eikonal buckets per smallest edge cost. Nodes within a bucket are processed in any order and
+// corrected within kReopenBuckets widths, so narrower buckets mean fewer out-of-order values and
+// fewer correction solves: with 4, about 30 % fewer local solves on a 166k-node block and 16 %
+// fewer on the 153.6k-node shell than with one bucket per edge (and a few % fewer node visits).
+constexpr double kEikonalBucketsPerEdge = 4.0;
 // Upper bound on the number of circular buckets; beyond it the bucket width grows (the driver
 // is label correcting: nodes processed out of order are corrected, only the work grows).
 constexpr std::int64_t kMaxBuckets = 1 << 16;
@@ -649,9 +654,9 @@ double ActivationSolver::init_times(const Index* roots, const double* root_times
 
 ActivationSolver::Sweep ActivationSolver::start_sweep(const double* root_times, Index n_roots,
                                                       double max_slow, ActivationWorkspace& ws) const {
-  // bucket width: the smallest edge cost (no edge gets cheaper, factors are <= 1), widened when the
-  // costliest step would need more than kMaxBuckets buckets
-  double width = min_cost_;
+  // bucket width: the smallest edge cost (no edge gets cheaper, factors are <= 1), for the Eikonal
+  // solve a fraction of it; widened when the costliest step would need more than kMaxBuckets buckets
+  double width = method_ == ActivationMethod::kEikonal ? min_cost_ / kEikonalBucketsPerEdge : min_cost_;
   const double span = std::ceil(max_increment_ * max_slow / width) + 2.0;
   std::int64_t n_buckets = span < static_cast<double>(kMaxBuckets) ? static_cast<std::int64_t>(span) : kMaxBuckets + 1;
   if (n_buckets > kMaxBuckets) {

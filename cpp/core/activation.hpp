@@ -38,10 +38,10 @@
 // The non-conducting region is thus the open star of the blocked nodes (the interiors of every
 // tet, face and edge that touches one). Nodes cut off from every root by it stay at +inf.
 //
-// The queue is a circular bucket queue whose bucket width is the smallest edge cost: for
-// Dijkstra every node in the current bucket is final, so each node is processed once; for the
-// Eikonal solve values may still decrease and a node is re-queued (label correcting), which
-// corrects the nodes a bucket processed out of order. A value beyond the circular window (a late
+// The queue is a circular bucket queue whose bucket width is the smallest edge cost (a quarter of
+// it for the Eikonal solve): for Dijkstra every node in the current bucket is final, so each node
+// is processed once; for the Eikonal solve values may still decrease and a node is re-queued
+// (label correcting), which corrects the nodes a bucket processed out of order. A value beyond the circular window (a late
 // start time) is re-queued for its own cycle rather than processed early.
 //
 // Units: mm, m/s (= mm/ms), ms. The solver object is immutable after construction and safe to
