@@ -24,10 +24,10 @@ Two methods, one set-up per mesh (:class:`ActivationSolver`), many solves:
     maximum 1.4 % beyond 3 mm (edge Dijkstra on the same problems: mean 5-34 %, maximum 47 %); a
     point source under a half-space at half the speed: 0.2 % mean error at h = 1 mm (Dijkstra
     7.8 %); the head wave of a flat fast layer: 0.5 % mean, 1.7 % max (Dijkstra 5.4 %, 8.2 %).
-    About 4x the time of ``dijkstra`` on a 153.6k-node shell (``bench/bench_activation.py``); on that
-    shell with 10 % random nodes at factor 0.1, 4.8x, and with a blocked scar, 3.7x (CPU time, both
-    solves in the same run). From one corner of a 166k-node jittered block it is 8-10x: a node there
-    takes about 17 tetrahedral solves against 9 on the shell.
+    About 4x the time of ``dijkstra`` on a 153.6k-node shell (``bench/bench_activation.py``), also on
+    heterogeneous tissue: with 10 % random nodes at factor 0.1 about 4.2x, with a blocked scar about
+    4.0x (median CPU times, both solves in the same run). From one corner of a 166k-node jittered
+    block it is 6-7x: a node there takes about 12 tetrahedral solves against 9 on the shell.
 
 Speed factors are per node, 0 or in [1e-6, 1] (the paper's scar 0.1, border zone 0.5). Reaching a
 node costs ``1 / factor`` of the node reached, so a layer of ``n`` slow nodes at spacing ``h``
