@@ -22,8 +22,9 @@ The defaults (:data:`DEFAULT_PARAMS`) and their sources
 The paper's system (:meth:`ConductionParams.paper`: Purkinje delays at 2.5 m/s from a basal-septal
 His point, dense 1.5 / sparse 1.0 m/s) starts the RV free-wall roots 22-24 ms after the first LV
 root and leaves the basal RV late; on the virtual cohort and on real meshes that gives right axis
-deviation and late positive forces in V1 (13 of 72 subject-poses normal by
-:func:`mitwin.ep.criteria.check_ecg`). The defaults follow the isolated human heart instead:
+deviation and late positive forces in V1 (11 of 72 subject-poses of the coarse cohort normal by
+:func:`mitwin.ep.criteria.check_ecg`, 50 of 72 with the defaults below; README, "Forward simulation"). The
+defaults follow the isolated human heart instead:
 
 =============================  =========  ==================================================================
 value                          default    source
