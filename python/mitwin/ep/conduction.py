@@ -238,7 +238,7 @@ class ConductionParams:
         object.__setattr__(self, "site_nodes", int(k))
         if self.timing not in TIMINGS:
             raise ValueError(f"timing: expected one of {TIMINGS}, got {self.timing!r}")
-        his = tuple(self.his)
+        his: tuple[Any, ...] = tuple(self.his)
         if len(his) != 3:
             raise ValueError(f"his: expected (ventricle, ab, rt), got {self.his!r}")
         site = RootSite(str(his[0]), his[1], his[2])
