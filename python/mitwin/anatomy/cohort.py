@@ -229,8 +229,11 @@ def random_poses(n: int, seed: int = 0) -> list[tuple[float, float, float]]:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n: expected a non-negative integer, got {n!r}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7919]))
-    return [tuple(float(rng.uniform(*POSE_RANGES[k])) for k in ("azimuth_deg", "elevation_deg", "roll_deg"))
-            for _ in range(n)]  # type: ignore[misc]
+    out = []
+    for _ in range(n):
+        az, el, ro = (float(rng.uniform(*POSE_RANGES[k])) for k in ("azimuth_deg", "elevation_deg", "roll_deg"))
+        out.append((az, el, ro))
+    return out
 
 
 def repose(heart: Heart, azimuth_deg: float, elevation_deg: float, roll_deg: float) -> Heart:
