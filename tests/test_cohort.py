@@ -158,3 +158,41 @@ def test_cli_cohort(built, capsys):
     out, _ = built
     assert main(["cohort", "--n", "2", "--seed", "0", "--out", str(out), "--resolution", str(RES)]) == 0
     assert "2 subjects" in capsys.readouterr().out
+
+
+def test_random_poses_in_range_and_deterministic():
+    poses = cohort.random_poses(50, seed=3)
+    assert poses == cohort.random_poses(50, seed=3) and poses != cohort.random_poses(50, seed=4)
+    for k, key in enumerate(("azimuth_deg", "elevation_deg", "roll_deg")):
+        lo, hi = cohort.POSE_RANGES[key]
+        assert all(lo <= p[k] <= hi for p in poses)
+    with pytest.raises(ValueError, match="n"):
+        cohort.random_poses(-1)
+
+
+@pytest.mark.slow
+def test_repose(built):
+    """The subject's own angles give back its points and electrodes (placed by make_subject); another pose
+    is a rigid motion: distances, coordinates and fibre angles to the edges kept; the apex points down."""
+    _, paths = built
+    h = Heart.load(paths[0])
+    p = h.meta["parameters"]
+    same = cohort.repose(h, p["azimuth_deg"], p["elevation_deg"], p["roll_deg"])
+    np.testing.assert_allclose(same.points, h.points, atol=1e-9)
+    for k in h.electrodes:
+        np.testing.assert_allclose(same.electrodes[k], h.electrodes[k], atol=1e-9)
+    other = cohort.repose(h, 60.0, 40.0, 20.0)
+    i, j = h.tets[:, 0], h.tets[:, 1]
+    np.testing.assert_allclose(np.linalg.norm(other.points[i] - other.points[j], axis=1),
+                               np.linalg.norm(h.points[i] - h.points[j], axis=1), rtol=1e-12)
+    edge_old, edge_new = h.points[j] - h.points[i], other.points[j] - other.points[i]
+    np.testing.assert_allclose(np.einsum("ij,ij->i", h.fibres[i], edge_old),
+                               np.einsum("ij,ij->i", other.fibres[i], edge_new), atol=1e-9)
+    assert np.array_equal(other.ab, h.ab) and other.meta["pose_deg"]["elevation"] == 40.0
+    apex, base = other.points[h.ab < 0.05].mean(axis=0), other.points[h.ab > 0.95].mean(axis=0)
+    axis = (apex - base) / np.linalg.norm(apex - base)
+    assert np.degrees(np.arcsin(-axis[2])) == pytest.approx(40.0, abs=8.0)  # the long axis dips 40 deg
+    with pytest.raises(ValueError, match="cohort"):
+        cohort.repose(Heart.load(paths[0]).__class__(**{**h.__dict__, "meta": {}}), 45.0, 25.0, 0.0)
+    with pytest.raises(ValueError, match="finite"):
+        cohort.repose(h, float("nan"), 25.0, 0.0)
