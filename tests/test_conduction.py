@@ -162,3 +162,31 @@ def test_healthy_ecg_on_the_cohort_in_several_poses(cohort_hearts):
     assert sum(c.passed["v1_negative"] for c in new) >= 0.9 * len(new)
     assert sum(c.normal for c in new) >= 2 * len(new) / 3
     assert sum(c.normal for c in new) > sum(c.normal for c in old)
+
+
+@pytest.mark.slow
+def test_healthy_ecg_on_meshes_given_in_random_frames(cohort_hearts):
+    """A subject's mesh handed to Heart.from_labelled_mesh in a random rigid frame (uniform rotation, 100 mm
+    shift) is moved into the standard pose (with a warning), gets standard electrodes and coordinates anew,
+    and its healthy ECG keeps a normal axis, V1 net negative and V6 net positive."""
+    from scipy.spatial.transform import Rotation
+
+    from mitwin.anatomy.electrodes import Torso
+    from mitwin.anatomy.heart import Heart
+
+    n_subjects, n_frames = (N_SUBJECTS, 5) if FULL else (1, 1)
+    results = []
+    for i, heart in enumerate(cohort_hearts[:n_subjects]):
+        faces = {key: heart.surface_faces(key) for key in ("lv_endo", "rv_endo", "epi", "base")}
+        p = heart.meta["parameters"]
+        for k, rot in enumerate(Rotation.random(n_frames, random_state=100 + i)):
+            with pytest.warns(UserWarning, match="standard"):
+                moved = Heart.from_labelled_mesh(rot.apply(heart.points) + 100.0, heart.tets, faces,
+                                                 torso=Torso(a=p["torso_a"], b=p["torso_b"]))
+            c = _criteria(moved, DEFAULT_PARAMS)
+            results.append(c)
+            print(f"subject {i} frame {k}: {c.summary()}")
+    print(f"normal: {sum(c.normal for c in results)} of {len(results)}")
+    for c in results:
+        assert c.passed["axis"] and c.passed["v6_positive"], c.summary()
+    assert sum(c.passed["v1_negative"] for c in results) >= 0.9 * len(results)
