@@ -523,6 +523,24 @@ def test_wall_with_a_gap_matches_the_geodesic_around_it(plate):
         assert rel.max() <= 0.03, (rel.mean(), rel.max())
 
 
+def test_no_wave_cuts_through_a_short_wall_next_to_the_root(plate):
+    """A 4 mm wall 1 mm from the root, within the reach of the straight rays from it: a ray wrapping around the
+    wall's ends would time the nodes behind it as if the wall were not there. They must be reached around an end."""
+    points, tets, f, s = plate
+    x, y = points[:, 0], points[:, 1]
+    wall = (np.abs(x - 20.0) < 1e-9) & (np.abs(y - 10.0) <= 2.0 + 1e-9)
+    factor = np.where(wall, 0.0, 1.0)
+    root = int(np.argmin(np.linalg.norm(points - [19.0, 10.0, 0.0], axis=1)))
+    behind = (x >= 20.5) & (x <= 21.5) & (np.abs(y - 10.0) <= 1.0) & (points[:, 2] == 0.0)
+    src = points[root, :2]
+    # around either end; the blocked region reaches the first node past each end (open star)
+    ends = np.array([[20.0, 12.0 + H_PLATE], [20.0, 8.0 - H_PLATE]])
+    exact = np.min([np.linalg.norm(c - src) + np.linalg.norm(points[behind, :2] - c, axis=1) for c in ends], axis=0)
+    for method in METHODS:
+        at = ActivationSolver(points, tets, f, s, speeds=(V, V, V), method=method).solve(root, None, factor)
+        assert np.all(at[behind] >= 0.97 * exact / V), (method, float(np.min(at[behind] * V / exact)))
+
+
 def test_closed_blocked_ring_leaves_its_inside_unactivated_with_one_warning(plate):
     points, tets, f, s = plate
     x, y = points[:, 0], points[:, 1]
