@@ -276,7 +276,9 @@ def _entries() -> list[Entry]:
         Entry("QRS CSV file", "core", _read_csv_text, lambda: {"data": _csv_bytes()},
               {"data": damaged(_csv_bytes) | st.binary(max_size=400).map(lambda b: (b, "any"))}, _finite_qrs),
     ]
-    return entries + files + _python_entries()
+    from fuzz_pipeline import pipeline_entries
+
+    return entries + files + _python_entries() + pipeline_entries(Entry, bad_number, bad_count)
 
 
 def _python_entries() -> list[Entry]:

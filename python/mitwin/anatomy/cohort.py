@@ -334,11 +334,17 @@ def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm
         raise ValueError(f"n: expected a positive integer, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    if resolution_mm is not None and (isinstance(resolution_mm, bool)
+                                      or not isinstance(resolution_mm, (int, float, np.integer, np.floating))):
+        raise ValueError(f"resolution_mm: expected a target edge length in [0.3, 20] mm, got {resolution_mm!r}")
     h = DEFAULT_RESOLUTION_MM if resolution_mm is None else float(resolution_mm)
     if not np.isfinite(h) or not 0.3 <= h <= 20.0:
         raise ValueError(f"resolution_mm: expected a target edge length in [0.3, 20] mm, got {resolution_mm!r}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"out: cannot create the cohort folder {str(out)!r} ({exc.strerror or exc})") from None
     manifest = _read_manifest(out)
     entries = {e["id"]: e for e in manifest.get("subjects", [])
                if isinstance(e, dict) and "id" in e and e.get("seed") == int(seed) and e.get("resolution_mm") == h}

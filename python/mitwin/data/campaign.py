@@ -275,6 +275,9 @@ def run_campaign(cohort_dir: str | Path, out: str | Path, subjects: int | None =
     """
     from ..anatomy.cohort import load_cohort
 
+    for name, value in (("cohort_dir", cohort_dir), ("out", out), ("scenarios_file", scenarios_file)):
+        if not (isinstance(value, (str, os.PathLike)) or (value is None and name == "scenarios_file")):
+            raise ValueError(f"{name}: expected a path, got {value!r}")
     subjects = _as_count(subjects, "subjects")
     n_workers = _as_count(n_workers, "n_workers")
     if method not in ("eikonal", "dijkstra"):

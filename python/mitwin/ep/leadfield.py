@@ -150,6 +150,8 @@ class QRSOptions:
     @classmethod
     def from_dict(cls, options: Mapping[str, Any] | None) -> QRSOptions:
         """Options from a mapping of field names (unknown names are an error)."""
+        if options is not None and not isinstance(options, Mapping):
+            raise ValueError(f"qrs_options: expected a QRSOptions or a mapping of its fields, got {options!r}")
         options = dict(options or {})
         unknown = sorted(set(options) - {f.name for f in fields(cls)})
         if unknown:
