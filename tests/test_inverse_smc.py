@@ -78,3 +78,25 @@ def test_bad_arguments(kwargs, name):
     args = {"bandwidth": 0.1, "n_particles": 5, "budget": 10, "rng": np.random.default_rng(0), **kwargs}
     with pytest.raises(ValueError, match=name):
         tempered_smc(lambda u: np.zeros(len(u)), u0, np.zeros(10), **args)
+
+
+def test_relative_bandwidth_and_snapshot():
+    """d(u)^2 = |u - y|^2 + e^2 (irreducible model error e): with h = k * d_best ~ k * e the target is N(y, (k e)^2);
+    the snapshot at the wider factor is N(y, (k' e)^2)."""
+    rng = np.random.default_rng(3)
+    y, e = np.array([0.5, 0.5]), 0.1
+
+    def distance(u):
+        return np.sqrt(np.sum((u - y) ** 2, axis=1) + e ** 2)
+
+    u0 = rng.random((1500, 2))
+    res = tempered_smc(distance, u0, distance(u0), bandwidth=0.001, n_particles=800, budget=15000, rng=rng,
+                       relative_bandwidth=0.5, snapshot_bandwidth=1.0)
+    assert res.bandwidth == pytest.approx(0.5 * e, rel=0.02)
+    assert _moments(res)[1] == pytest.approx([0.5 * e] * 2, rel=0.15)
+    snap = res.snapshot
+    assert snap is not None and snap.bandwidth == pytest.approx(e, rel=0.05)
+    assert _moments(snap)[1] == pytest.approx([e] * 2, rel=0.15)
+    with pytest.raises(ValueError, match="snapshot_bandwidth"):
+        tempered_smc(distance, u0, distance(u0), bandwidth=0.001, n_particles=10, budget=10, rng=rng,
+                     relative_bandwidth=0.5, snapshot_bandwidth=0.2)

@@ -34,7 +34,14 @@ from ..ep.forward import prepare
 from ..infarct import paper_scenarios
 from ..model.metrics import aha_loc_score, segmentation_scores
 from .calibration import Reliability, centre_covered, reliability, volume_covered
-from .fit import DEFAULT_BANDWIDTH, DEFAULT_RELATIVE_BANDWIDTH, Library, build_library, fit_infarct
+from .fit import (
+    DEFAULT_BANDWIDTH,
+    DEFAULT_POSTERIOR_BANDWIDTH,
+    DEFAULT_RELATIVE_BANDWIDTH,
+    Library,
+    build_library,
+    fit_infarct,
+)
 from .prior import random_infarcts
 from .simulator import DEFAULT_TIME_SCALES, QRSSimulator
 
@@ -57,7 +64,7 @@ class BenchmarkSettings:
     n_random : int, random infarcts per heart
     n_simulations : int, budget B of every method that simulates (fit and nearest)
     library_fraction : float, share of B that the fit spends on its library
-    bandwidth, relative_bandwidth : float, the fit's kernel bandwidth floor and relative bandwidth
+    bandwidth, relative_bandwidth, posterior_bandwidth : float, the fit's kernel bandwidths (:func:`fit_infarct`)
     tissue : str
     irregular, double : float, probabilities of irregular and two-infarct cases
     noise : float, noise sd as a fraction of each lead's peak (condition ``noise``)
@@ -72,6 +79,7 @@ class BenchmarkSettings:
     library_fraction: float = 0.5
     bandwidth: float = DEFAULT_BANDWIDTH
     relative_bandwidth: float = DEFAULT_RELATIVE_BANDWIDTH
+    posterior_bandwidth: float = DEFAULT_POSTERIOR_BANDWIDTH
     tissue: str = "paper"
     irregular: float = 0.2
     double: float = 0.1
@@ -213,7 +221,9 @@ def benchmark_heart(heart: Any, subject: int, settings: BenchmarkSettings,
             rng = np.random.default_rng([s.seed, subject, ci, CONDITIONS.index(cond)])
             obs = observe(heart, truth, cond, tissue=s.tissue, noise=s.noise, rng=rng, forwards=forwards)
             fit = fit_infarct(heart, obs, seed=s.seed, n_simulations=s.n_simulations, forward=fwd, library=fit_lib,
-                              bandwidth=s.bandwidth, relative_bandwidth=s.relative_bandwidth, n_threads=s.n_threads)
+                              bandwidth=s.bandwidth, relative_bandwidth=s.relative_bandwidth,
+                              posterior_bandwidth=max(s.posterior_bandwidth, s.relative_bandwidth),
+                              n_threads=s.n_threads)
             preds = {"fit": {"labels": fit.labels, "score": fit.p_infarct}, **_nearest(sim, base, obs, fwd.n_nodes)}
             for method, p in preds.items():
                 r = {**info, "condition": cond, "method": method, "score": p["score"],

@@ -17,8 +17,12 @@
    ``E_prior[exp(-d^2 / 2h^2)]``; ``p_infarct`` is their posterior odds (an Occam factor: a healthy QRS that
    some small infarct fits slightly better still favours "no infarct"). **Detection rule**: an infarct is
    reported when ``p_infarct >= 0.5``; otherwise every label is healthy.
-4. **Point estimate**: the labels of the particle with the smallest distance (the refined best fit); the
-   per-node probabilities and the credible intervals come from the whole posterior.
+4. **Point estimate**: the labels of the particle with the smallest distance (the refined best fit).
+5. **Two bandwidths**, both chosen on tuning subjects: detection and point estimate at
+   ``relative_bandwidth = 0.5`` (sharper: better Dice, fewer missed infarcts); the reported posterior
+   (per-node probabilities, samples, credible intervals) at ``posterior_bandwidth = 1.0``, the population the
+   sampler passes on its way (with 0.5 the 90 % intervals covered only 40-70 % of the tuning cases, with 1.0
+   80-100 %).
 """
 
 from __future__ import annotations
@@ -48,8 +52,10 @@ __all__ = ["DEFAULT_BANDWIDTH", "DEFAULT_SIMULATIONS", "InfarctFit", "Library", 
 DEFAULT_SIMULATIONS = 1000
 #: Default floor of the kernel bandwidth h in the units of the shape distance (lead-peak units, RMS per sample).
 DEFAULT_BANDWIDTH = 0.005
-#: Default final bandwidth relative to the best distance found (:func:`fit_infarct`).
+#: Default bandwidth of detection and point estimate relative to the best distance found (:func:`fit_infarct`).
 DEFAULT_RELATIVE_BANDWIDTH = 0.5
+#: Default bandwidth of the reported posterior relative to the best distance found (:func:`fit_infarct`).
+DEFAULT_POSTERIOR_BANDWIDTH = 1.0
 
 
 @dataclass
@@ -155,7 +161,8 @@ class InfarctFit:
     scar_probability, bz_probability : (N,) float, posterior probability of each node being scar / BZ
         (the "no infarct" hypothesis included)
     p_infarct : float, posterior probability that there is an infarct
-    samples : list of dict, the posterior particles given an infarct: parameters (ab0, rt0, r_tm, r_ab, r_rt),
+    samples : list of dict, the posterior particles given an infarct (at ``posterior_bandwidth``): parameters
+        (ab0, rt0, r_tm, r_ab, r_rt),
         ``weight`` and ``distance``
     weights : (P,) float, their normalised weights
     sample_scar_volume : (P,) float, mL, scar volume of each particle on the heart
@@ -222,7 +229,8 @@ def fit_infarct(heart: Any, qrs: Any, *, seed: int = 0, n_simulations: int | Non
                 tissue: str | Tissue | None = None, conduction: Any = None, forward: Any = None,
                 library: Library | None = None, prior: EllipsoidPrior = DEFAULT_PRIOR,
                 bandwidth: float = DEFAULT_BANDWIDTH, relative_bandwidth: float = DEFAULT_RELATIVE_BANDWIDTH,
-                healthy_prior: float = 0.5, library_fraction: float = 0.5,
+                posterior_bandwidth: float = DEFAULT_POSTERIOR_BANDWIDTH, healthy_prior: float = 0.5,
+                library_fraction: float = 0.5,
                 n_particles: int | None = None, time_scales: tuple[float, ...] = DEFAULT_TIME_SCALES,
                 n_threads: int = 1) -> InfarctFit:
     """Fit an infarct to a QRS on a patient's heart, with a posterior (module docstring).
@@ -252,7 +260,11 @@ def fit_infarct(heart: Any, qrs: Any, *, seed: int = 0, n_simulations: int | Non
         Smallest kernel bandwidth h > 0 (model error of the shape distance).
     relative_bandwidth : float >= 0
         The final bandwidth is ``max(bandwidth, relative_bandwidth * d_best)``, d_best the smallest distance
-        found: model error estimated from the data (empirical Bayes); 0 keeps ``bandwidth``.
+        found: model error estimated from the data (empirical Bayes); 0 keeps ``bandwidth``. Detection and the
+        point estimate use it.
+    posterior_bandwidth : float >= relative_bandwidth
+        The same for the reported posterior (per-node probabilities, samples, credible intervals): the
+        population that the sampler passes at ``max(bandwidth, posterior_bandwidth * d_best)``.
     healthy_prior : float in (0, 1)
         Prior probability of no infarct.
     library_fraction : float in (0, 1)
@@ -331,32 +343,36 @@ def fit_infarct(heart: Any, qrs: Any, *, seed: int = 0, n_simulations: int | Non
     rng = np.random.default_rng([seed, 11])
     res = tempered_smc(distance, library.u, d_lib, bandwidth=bandwidth, n_particles=n_part,
                        budget=budget - len(library) - 1, rng=rng, periodic=prior.periodic,
-                       relative_bandwidth=relative_bandwidth)
+                       relative_bandwidth=relative_bandwidth, snapshot_bandwidth=max(posterior_bandwidth,
+                                                                                     relative_bandwidth))
     log_z0 = -d_healthy ** 2 / (2 * res.bandwidth ** 2)
     a = np.log(1 - healthy_prior) + res.log_evidence
     b = np.log(healthy_prior) + log_z0
     p_inf = float(1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700))))
-    # per-node probabilities over the particles
-    lab = _prior_labels(sim, prior, res.u)
-    w = res.weights
+    # point estimate: the best particle of the sharp (detection) bandwidth
+    k_best = int(np.argmin(res.distances))
+    best_params = prior.params(res.u[k_best])
+    best_labels = _prior_labels(sim, prior, res.u[k_best][None])[0]
+    labels = best_labels.copy() if p_inf >= 0.5 else np.zeros(forward.n_nodes, dtype=np.int8)
+    # posterior: the population at the wider (calibrated) bandwidth
+    post = res.snapshot if res.snapshot is not None else res
+    lab = _prior_labels(sim, prior, post.u)
+    w = post.weights
     p_scar_c = np.clip(w @ (lab == SCAR), 0.0, 1.0)
     p_bz_c = np.clip(w @ (lab == BORDER_ZONE), 0.0, 1.0 - p_scar_c)
-    k_best = int(np.argmin(res.distances))
-    labels = lab[k_best].copy() if p_inf >= 0.5 else np.zeros(forward.n_nodes, dtype=np.int8)
     vols = node_volumes(forward.heart.points, forward.heart.tets)
     scar = lab == SCAR
     s_vol = scar @ vols / 1000.0
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = (scar * vols) @ np.asarray(forward.heart.points) / (scar @ vols)[:, None]
-    params = prior.params(res.u)
-    best = prior.infarct(params[k_best], t, name="fitted") if p_inf >= 0.5 else None
+    best = prior.infarct(best_params[0], t, name="fitted") if p_inf >= 0.5 else None
     if best is not None:
-        s, ln = sim.simulate(lab[k_best][None])
+        s, ln = sim.simulate(best_labels[None])
         fitted = ECG(s[0, :, : int(ln[0])], forward.dt, LEADS, 0.0)
     else:
         fitted = ECG(h_sig, forward.dt, LEADS, 0.0)
     samples = [dict(zip(prior.names, map(float, p)), weight=float(wi), distance=float(di))
-               for p, wi, di in zip(params, w, res.distances)]
+               for p, wi, di in zip(prior.params(post.u), w, post.distances)]
     seconds = time.perf_counter() - start
     log.info("fit_infarct: p_infarct %.3f, best distance %.4f (healthy %.4f), %d simulations, %.1f s", p_inf,
              res.distances[k_best], d_healthy, len(library) + 1 + res.n_simulations, seconds)

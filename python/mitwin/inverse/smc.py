@@ -48,6 +48,7 @@ class SMCResult:
     acceptance : list of float, Metropolis acceptance rate of each move
     n_simulations : int, simulations spent after the initial sample
     bandwidth : float, the final kernel bandwidth (``bandwidth / sqrt(beta)``)
+    snapshot : SMCResult or None, the population at ``snapshot_bandwidth`` (see :func:`tempered_smc`)
     """
 
     u: np.ndarray
@@ -58,6 +59,7 @@ class SMCResult:
     acceptance: list[float] = field(default_factory=list)
     n_simulations: int = 0
     bandwidth: float = float("nan")
+    snapshot: SMCResult | None = None
 
     @property
     def ess(self) -> float:
@@ -109,7 +111,8 @@ def _spread(u: np.ndarray, periodic: np.ndarray) -> np.ndarray:
 def tempered_smc(distance: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, d0: np.ndarray, *,
                  bandwidth: float, n_particles: int, budget: int, rng: np.random.Generator,
                  periodic: np.ndarray | None = None, ess_fraction: float = 0.5, n_moves: int = 2,
-                 relative_bandwidth: float = 0.0, max_stages: int = 100) -> SMCResult:
+                 relative_bandwidth: float = 0.0, snapshot_bandwidth: float | None = None,
+                 max_stages: int = 100) -> SMCResult:
     """Sample ``prior(u) exp(-d(u)^2 / 2h^2)`` on the unit cube (module docstring).
 
     Parameters
@@ -136,6 +139,9 @@ def tempered_smc(distance: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, d
         Empirical-Bayes bandwidth: the final bandwidth is ``max(bandwidth, relative_bandwidth * d_best)``,
         ``d_best`` the smallest distance found (an estimate of the model error); tempering stops at
         ``beta = (bandwidth / final)^2``. 0: the final bandwidth is ``bandwidth``.
+    snapshot_bandwidth : float, optional
+        Also keep the weighted population at the wider bandwidth ``max(bandwidth, snapshot_bandwidth * d_best)``
+        passed on the way (``result.snapshot``), ``d_best`` as found by then.
 
     Returns
     -------
@@ -164,12 +170,26 @@ def tempered_smc(distance: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, d
     if not (np.isfinite(relative_bandwidth) and relative_bandwidth >= 0):
         raise ValueError(f"relative_bandwidth: expected a finite value >= 0, got {relative_bandwidth!r}")
 
-    def beta_target() -> float:
-        return min(1.0, (bandwidth / max(bandwidth, relative_bandwidth * float(d.min()))) ** 2)
+    if snapshot_bandwidth is not None and not (np.isfinite(snapshot_bandwidth) and
+                                               snapshot_bandwidth >= relative_bandwidth):
+        raise ValueError(f"snapshot_bandwidth: expected a finite value >= relative_bandwidth "
+                         f"({relative_bandwidth}), got {snapshot_bandwidth!r}")
+
+    def beta_target(factor: float = relative_bandwidth) -> float:
+        return min(1.0, (bandwidth / max(bandwidth, factor * float(d.min()))) ** 2)
+
+    snapshot: SMCResult | None = None
+
+    def take_snapshot(weights_log: np.ndarray, z: float, b: float) -> SMCResult:
+        return SMCResult(u.copy(), np.exp(weights_log), d.copy(), float(z), list(betas), list(acceptance), spent,
+                         float(bandwidth / np.sqrt(b)) if b > 0 else float("inf"))
 
     for _stage in range(max_stages):
         loglik = -d ** 2 / h2
         target = beta_target()
+        snap_target = beta_target(snapshot_bandwidth) if snapshot_bandwidth is not None else None
+        if snap_target is not None and snapshot is None and beta < snap_target:
+            target = snap_target
         if beta < target:
             new = min(target, _next_beta(loglik, logw, beta, ess_fraction * min(len(u), n_particles)))
             inc = logw + (new - beta) * loglik
@@ -177,6 +197,8 @@ def tempered_smc(distance: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, d
             logw = inc - _logsumexp(inc)
             beta = new
             betas.append(beta)
+        if snap_target is not None and snapshot is None and beta >= snap_target:
+            snapshot = take_snapshot(logw, log_z, beta)
         # resample to n_particles
         idx = _systematic(np.exp(logw), n_particles, rng)
         u, d = u[idx], d[idx]
@@ -214,4 +236,8 @@ def tempered_smc(distance: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, d
                  1.0 / np.sum(np.exp(2 * logw)))
         beta = target
         betas.append(beta)
-    return SMCResult(u, np.exp(logw), d, float(log_z), betas, acceptance, spent, float(bandwidth / np.sqrt(beta)))
+    result = SMCResult(u, np.exp(logw), d, float(log_z), betas, acceptance, spent, float(bandwidth / np.sqrt(beta)))
+    if snapshot_bandwidth is not None and snapshot is None:  # never crossed: the final population
+        snapshot = result
+    result.snapshot = snapshot
+    return result
