@@ -137,3 +137,15 @@ def test_infer_refuses_to_overwrite_its_input_mesh(tmp_path, capsys):
         assert main(["infer", str(tmp_path / "run"), "--heart", str(heart), "--qrs", str(qrs), "--out", str(out)]) == 2
         assert "out: must differ from heart" in capsys.readouterr().err
     assert heart.read_text() == "the patient's mesh"
+
+
+@pytest.mark.parametrize("content", [b"", b"hello", b'<VTKFile type="UnstructuredGrid"></VTKFile>'])
+def test_unreadable_mesh_error_says_what_is_wrong(tmp_path, content):
+    from mitwin.anatomy.heart import Heart
+    from mitwin.errors import MeshError
+
+    path = tmp_path / "x.vtu"
+    path.write_bytes(content)
+    with pytest.raises(MeshError, match="could not read .* as a mesh: .{8,}") as info:
+        Heart.load(path)
+    assert not str(info.value).endswith(": 1")

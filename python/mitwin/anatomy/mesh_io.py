@@ -296,7 +296,10 @@ def read_mesh(path: Path) -> dict[str, Any]:
                 contextlib.redirect_stderr(devnull):
             mesh = meshio.read(path)
     except (Exception, SystemExit) as exc:  # meshio raises a variety of errors on bad files
-        raise MeshError(f"path: could not read {str(path)!r} as a mesh: {exc}") from exc
+        why = " ".join(str(exc).split())
+        if isinstance(exc, SystemExit) or len(why) < 4:  # e.g. meshio's sys.exit(1) on a file it cannot parse
+            why = f"not a readable {path.suffix or 'mesh'} file (empty, truncated or another format)"
+        raise MeshError(f"path: could not read {str(path)!r} as a mesh: {why}") from exc
     points = np.ascontiguousarray(mesh.points[:, :3], dtype=np.float64) if mesh.points.shape[1] >= 3 else None
     if points is None:
         raise MeshError(f"path: {str(path)!r} has {mesh.points.shape[1]}-D points, expected 3-D")
