@@ -37,8 +37,8 @@ _KUHN = _kuhn_tets()
 def _hex_grid_tets(shape: tuple[int, int, int], index_of) -> np.ndarray:
     """Tets of an (n0-1, n1-1, n2-1) grid of hexes; ``index_of(i, j, k)`` maps lattice to node ids."""
     n0, n1, n2 = shape
-    i, j, k = np.meshgrid(np.arange(n0), np.arange(n1), np.arange(n2), indexing="ij")
-    i, j, k = i.ravel(), j.ravel(), k.ravel()
+    grid = np.meshgrid(np.arange(n0), np.arange(n1), np.arange(n2), indexing="ij")
+    i, j, k = (g.ravel() for g in grid)
     corners = np.stack([index_of(i + c[0], j + c[1], k + c[2]) for c in _CUBE_CORNERS], axis=1)
     return corners[:, _KUHN].reshape(-1, 4)
 
@@ -162,8 +162,8 @@ def shell_mesh(
         return (iw * n_long + il) * n_circ + np.mod(ic, n_circ)
 
     # hexes wrap around in theta: n_circ hexes per ring
-    iw, il, ic = np.meshgrid(np.arange(n_wall - 1), np.arange(n_long - 1), np.arange(n_circ), indexing="ij")
-    iw, il, ic = iw.ravel(), il.ravel(), ic.ravel()
+    grid = np.meshgrid(np.arange(n_wall - 1), np.arange(n_long - 1), np.arange(n_circ), indexing="ij")
+    iw, il, ic = (g.ravel() for g in grid)
     corners = np.stack([index_of(iw + cc[0], il + cc[1], ic + cc[2]) for cc in _CUBE_CORNERS], axis=1)
     tets = _orient(points, corners[:, _KUHN].reshape(-1, 4).astype(np.int64))
 

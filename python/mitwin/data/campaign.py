@@ -283,7 +283,7 @@ def run_campaign(cohort_dir: str | Path, out: str | Path, subjects: int | None =
     if method not in ("eikonal", "dijkstra"):
         raise ValueError(f"method: expected 'eikonal' or 'dijkstra', got {method!r}")
     if settings is None:
-        scenarios = dict(SCENARIOS) if scenarios_file is None else load_scenarios(scenarios_file)
+        scenarios = SCENARIOS if scenarios_file is None else load_scenarios(scenarios_file)
         settings = CampaignSettings(scenarios=scenarios, method=method)
     paths = load_cohort(cohort_dir)
     if subjects is not None:

@@ -37,6 +37,10 @@ class DecoderPC(nn.Module):
         Half-size of the folding grid, normalised units.
     """
 
+    grid: Tensor
+    coarse_class: Tensor
+    dense_class: Tensor
+
     def __init__(self, *, latent: int, n_coarse: int = 1024, n_dense: int = 4096, n_classes: int = 3,
                  hidden: int = 1024, grid_scale: float = 0.05) -> None:
         super().__init__()

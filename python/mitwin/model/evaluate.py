@@ -51,8 +51,8 @@ def predict_full_clouds(model, preset, dataset: str | Path, subjects: list[str],
         it = tqdm(loader, desc="predict", unit="batch")
     for batch in it:
         batch_d = to_device(batch, device)
-        _, pred = predict_batch(model, batch_d)
-        pred = pred.cpu().numpy()
+        _, pred_t = predict_batch(model, batch_d)
+        pred = pred_t.cpu().numpy()
         for b in range(pred.shape[0]):
             i, j = int(batch["subject"][b]), int(batch["scenario"][b])
             if i not in maps:  # nearest model input point of every stored cloud point

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def dice_boxplot(records: dict[str, Sequence[dict]], scenarios: Sequence[str], path: str | Path) -> Path:
+def dice_boxplot(records: Mapping[str, Sequence[dict]], scenarios: Sequence[str], path: str | Path) -> Path:
     """Box plots of scar and BZ Dice per scenario, one box per method (``records``: method -> items)."""
     import matplotlib
 

@@ -100,7 +100,7 @@ def _skew(cost: Tensor, fill: float) -> tuple[Tensor, Tensor, Tensor]:
 
 class _SoftDTW(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, cost: Tensor, gamma: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx, cost: Tensor, gamma: float) -> Tensor:
         b, n, m = cost.shape
         c, _, valid = _skew(cost, float("inf"))
         r = torch.full_like(c, float("inf"))
@@ -114,7 +114,7 @@ class _SoftDTW(torch.autograd.Function):
         return r[n + m, :, n].clone()
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, None]:
         cost, r, valid = ctx.saved_tensors
         gamma = ctx.gamma
         b, n, m = cost.shape
@@ -318,7 +318,9 @@ class InferenceLoss(nn.Module):
         c = self.config
         zero = out.logits.new_zeros(())
         t: dict[str, Tensor] = {k: zero for k in TERMS}
-        if out.coarse is not None and c.lambda_pc > 0:
+        if out.coarse is not None and out.dense is not None and c.lambda_pc > 0:
+            if self.coarse_class is None or self.dense_class is None:
+                raise ValueError("a point-cloud decoder's output needs coarse_class and dense_class (see __init__)")
             t["chamfer_coarse"] = chamfer_multiclass(out.coarse, self.coarse_class, batch["coarse"]).mean()
             t["chamfer_dense"] = chamfer_multiclass(out.dense, self.dense_class, batch["dense"]).mean()
             t["pc_rec"] = t["chamfer_coarse"] + c.alpha * t["chamfer_dense"]

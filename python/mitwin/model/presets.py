@@ -123,7 +123,7 @@ class Preset:
 
     def with_overrides(self, **kw: Any) -> Preset:
         """A copy with fields of ``model``, ``loss`` or ``train`` replaced (names are unique across them)."""
-        parts = {"model": {}, "loss": {}, "train": {}}
+        parts: dict[str, dict[str, Any]] = {"model": {}, "loss": {}, "train": {}}
         for key, value in kw.items():
             for part in parts:
                 if key in {f.name for f in fields(getattr(self, part))}:

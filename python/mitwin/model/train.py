@@ -26,6 +26,7 @@ from ..data.store import open_dataset
 from ..data.torchdata import InfarctDataset, split_subjects
 from ..errors import CheckpointError
 from .checkpoints import load_checkpoint, read_run_info, save_checkpoint
+from .decoders import DecoderPC
 from .dualvae import DualVAE, build_model
 from .losses import TERMS, InferenceLoss
 from .metrics import segmentation_scores
@@ -302,7 +303,7 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
     model = build_model(p.model).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=p.train.lr, weight_decay=p.train.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=p.train.lr_step, gamma=p.train.lr_gamma)
-    dec = model.decoder_pc
+    dec: DecoderPC | None = model.decoder_pc
     loss_fn = InferenceLoss(p.loss, dec.coarse_class if dec is not None else None,
                             dec.dense_class if dec is not None else None)
     log: list[dict[str, float]] = []
