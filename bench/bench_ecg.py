@@ -118,7 +118,8 @@ def test_lead_field_build(benchmark, setup):
     assert np.max(np.abs(result - ref)) <= 1e-9 * np.max(np.abs(ref))
     t_full = _median_time(lambda: LeadField(h.points, h.tets, h.electrodes), 1)
     ratio = t_numpy / benchmark.stats.stats.median
-    benchmark.extra_info.update(numpy_s=t_numpy, with_validation_s=t_full, speedup_vs_numpy=ratio, n_nodes=h.points.shape[0])
+    benchmark.extra_info.update(numpy_s=t_numpy, with_validation_s=t_full, speedup_vs_numpy=ratio,
+                                n_nodes=h.points.shape[0])
     logger.warning("lead field: %.3f s core, %.3f s with validation, numpy %.3f s (%.1fx)",
                    benchmark.stats.stats.median, t_full, t_numpy, ratio)
 

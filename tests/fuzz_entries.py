@@ -263,9 +263,20 @@ def _entries() -> list[Entry]:
                "remove_baseline": bad_flag(), "normalise": _values("False", "no", "", 1, "PEAK", True),
                "filter_order": bad_count(), "template": _values("box", None, 1)}),
     ]
-    from fuzz_files import (_checkpoint_bytes, _csv_bytes, _dataset_bytes, _finite_qrs, _load_checkpoint_file,
-                            _load_vtu, _open_dataset_file, _read_csv_text, _same_checkpoint, _same_dataset,
-                            _vtu_bytes, damaged)
+    from fuzz_files import (
+        _checkpoint_bytes,
+        _csv_bytes,
+        _dataset_bytes,
+        _finite_qrs,
+        _load_checkpoint_file,
+        _load_vtu,
+        _open_dataset_file,
+        _read_csv_text,
+        _same_checkpoint,
+        _same_dataset,
+        _vtu_bytes,
+        damaged,
+    )
 
     files = [
         Entry("dataset file", "core", _open_dataset_file, lambda: {"data": _dataset_bytes()},

@@ -11,13 +11,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from model_synthetic import write_dataset  # noqa: E402
+
 from mitwin.cli import main  # noqa: E402
 from mitwin.errors import CheckpointError  # noqa: E402
 from mitwin.model.checkpoints import check_plain, load_checkpoint, read_run_info, save_checkpoint  # noqa: E402
 from mitwin.model.dualvae import build_model  # noqa: E402
 from mitwin.model.presets import get_preset  # noqa: E402
 from mitwin.model.train import load_run, train  # noqa: E402
-from model_synthetic import write_dataset  # noqa: E402
 
 
 class _Payload:

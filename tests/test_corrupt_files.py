@@ -81,9 +81,9 @@ def test_figures_leave_no_hidden_files(tmp_path):
 
 def test_plot_heart_is_atomic_and_clears_leftovers(tmp_path, monkeypatch):
     import matplotlib.figure
+    from test_heart import _random_heart
 
     from mitwin.anatomy.plot import plot_heart
-    from test_heart import _random_heart
 
     h = _random_heart()
     (tmp_path / ".heart.png.abcd0123.png").write_text("left by a killed run")

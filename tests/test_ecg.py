@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import mitwin
 from mitwin.anatomy.synthetic import box_mesh
 from mitwin.ep.delineation import qrs_duration, total_activation_time
-from mitwin.ep.ecg import ECG, ECGBatch, ELECTRODES, LEADS
+from mitwin.ep.ecg import ECG, ELECTRODES, LEADS, ECGBatch
 from mitwin.ep.filters import lowpass, remove_baseline
 from mitwin.ep.leadfield import LeadField, pseudo_ecg
 from mitwin.ep.normalise import normalise
@@ -363,7 +363,8 @@ def test_qrs_duration_on_a_synthetic_signal():
     t = np.arange(200) * dt
     inside = (t >= onset) & (t <= offset)
     phase = (t - onset) / (offset - onset)
-    signals = np.stack([np.where(inside, a * np.sin(2 * np.pi * n * phase), 0.0) for a, n in zip(np.linspace(-1, 2, 8), range(1, 9))])
+    signals = np.stack([np.where(inside, a * np.sin(2 * np.pi * n * phase), 0.0)
+                        for a, n in zip(np.linspace(-1, 2, 8), range(1, 9))])
     duration, on, off = qrs_duration(signals, dt, return_bounds=True)
     assert on == pytest.approx(onset, abs=dt) and off == pytest.approx(offset, abs=dt)
     assert duration == pytest.approx(offset - onset, abs=dt)

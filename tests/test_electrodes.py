@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mitwin.anatomy.electrodes import (ELECTRODE_NAMES, Torso, check_electrodes, place_torso, pose_rotation,
-                                       standard_electrodes)
+from mitwin.anatomy.electrodes import (
+    ELECTRODE_NAMES,
+    Torso,
+    check_electrodes,
+    place_torso,
+    pose_rotation,
+    standard_electrodes,
+)
 from mitwin.anatomy.synthetic import shell_mesh
 
 

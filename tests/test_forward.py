@@ -63,7 +63,8 @@ def test_roots_snap_to_the_nearest_node_of_their_ventricle(slab):
         assert node in surface
         # brute force: no node of that surface is closer in (ab, rt)
         d = [min(abs(slab.rt[j] - rt0), 1 - abs(slab.rt[j] - rt0)) ** 2 + (slab.ab[j] - ab0) ** 2 for j in surface]
-        assert min(abs(slab.rt[node] - rt0), 1 - abs(slab.rt[node] - rt0)) ** 2 + (slab.ab[node] - ab0) ** 2 == pytest.approx(min(d))
+        drt = min(abs(slab.rt[node] - rt0), 1 - abs(slab.rt[node] - rt0))
+        assert drt**2 + (slab.ab[node] - ab0) ** 2 == pytest.approx(min(d))
     with pytest.raises(ValueError, match="ventricle"):
         root_nodes(slab, {"x": ("la", 0.5, 0.5)})
 
@@ -167,7 +168,7 @@ def test_scar_on_the_heart_is_in_its_segments(heart, batch):
     names = ["baseline", *SCENARIOS]
     for k, name in enumerate(names[1:], start=1):
         scar = batch.labels[k] == 2
-        location = name.replace("small_", "").replace("_transmural", "").replace("_subendocardial", "").replace("_slow_cv", "")
+        location = SCENARIOS.record(name).location
         assert np.isin(heart.aha[scar], TARGET_SEGMENTS[location]).mean() >= 0.85, name
         rv_free = (heart.tv > 0.5) & (np.mod(heart.rt, 1.0) <= 2 / 3)
         assert not np.any(scar & rv_free), name

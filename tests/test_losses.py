@@ -10,8 +10,18 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from mitwin.model.losses import (  # noqa: E402
-    InferenceLoss, ce_dice, chamfer_multiclass, compactness_loss, dice_loss, kl_standard_normal,
-    qrs_dtw_loss, rv_free_wall, rv_spatial_loss, size_loss, soft_dtw, soft_dtw_divergence,
+    InferenceLoss,
+    ce_dice,
+    chamfer_multiclass,
+    compactness_loss,
+    dice_loss,
+    kl_standard_normal,
+    qrs_dtw_loss,
+    rv_free_wall,
+    rv_spatial_loss,
+    size_loss,
+    soft_dtw,
+    soft_dtw_divergence,
 )
 from mitwin.model.presets import LossConfig  # noqa: E402
 

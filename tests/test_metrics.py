@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from mitwin.model.metrics import (
-    METRICS, aha_loc_score, all_scores, binary_scores, segmentation_scores, summarise, table_csv, table_markdown,
+    METRICS,
+    aha_loc_score,
+    all_scores,
+    binary_scores,
+    segmentation_scores,
+    summarise,
+    table_csv,
+    table_markdown,
 )
 
 

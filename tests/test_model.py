@@ -11,7 +11,11 @@ from mitwin.model.decoders import DecoderInf, DecoderPC, point_classes  # noqa: 
 from mitwin.model.dualvae import DualVAE, EncoderPC, build_model  # noqa: E402
 from mitwin.model.losses import InferenceLoss  # noqa: E402
 from mitwin.model.pointnet2 import (  # noqa: E402
-    LevelSpec, ball_query, farthest_point_sample, sampling_plan, three_nn,
+    LevelSpec,
+    ball_query,
+    farthest_point_sample,
+    sampling_plan,
+    three_nn,
 )
 from mitwin.model.presets import PRESETS, TINY, get_preset  # noqa: E402
 from mitwin.model.qrs import DecoderQRS, EncoderQRS  # noqa: E402

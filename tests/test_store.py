@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
+from mitwin.data.seal import MAGIC, USERBLOCK, seal
 from mitwin.data.store import (
     FORMAT,
     Header,
@@ -20,7 +21,6 @@ from mitwin.data.store import (
     validate_dataset,
     write_part,
 )
-from mitwin.data.seal import MAGIC, USERBLOCK, seal
 from mitwin.errors import DatasetError
 
 LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -60,7 +60,8 @@ def test_layout_matches_the_documented_one(tmp_path):
         assert [s.decode() if isinstance(s, bytes) else s for s in f.attrs["scenario_names"]] == ["baseline", "a", "b"]
         assert [s.decode() if isinstance(s, bytes) else s for s in f.attrs["leads"]] == list(LEADS)
         g = f["subjects/subject_000"]
-        assert g.attrs["seed"] == 1 and g.attrs["n_nodes"] == 300 and json.loads(g.attrs["parameters_json"]) == {"seed": 1}
+        assert g.attrs["seed"] == 1 and g.attrs["n_nodes"] == 300
+        assert json.loads(g.attrs["parameters_json"]) == {"seed": 1}
         expected = {"points": ("f8", (300, 3)), "coords": ("f8", (300, 4)), "aha": ("i8", (300,)),
                     "electrodes": ("f8", (9, 3)), "cloud": ("f4", (40, 7)), "cloud_index": ("i8", (40,)),
                     "coarse": ("f4", (16, 4)), "dense": ("f4", (32, 4)), "at": ("f4", (3, 300)),

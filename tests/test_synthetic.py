@@ -16,7 +16,8 @@ def test_box_volume_and_orientation():
 def test_box_is_conforming():
     # every interior face is shared by exactly two tets, boundary faces by one
     points, tets = box_mesh((2.0, 2.0, 2.0), 1.0)
-    faces = np.sort(np.concatenate([tets[:, [0, 1, 2]], tets[:, [0, 1, 3]], tets[:, [0, 2, 3]], tets[:, [1, 2, 3]]]), axis=1)
+    faces = np.sort(np.concatenate([tets[:, [0, 1, 2]], tets[:, [0, 1, 3]], tets[:, [0, 2, 3]], tets[:, [1, 2, 3]]]),
+                    axis=1)
     _, counts = np.unique(faces, axis=0, return_counts=True)
     assert set(counts.tolist()) == {1, 2}
     assert (counts == 1).sum() == 6 * 4 * 2  # 6 sides x 4 squares x 2 triangles

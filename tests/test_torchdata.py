@@ -8,13 +8,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from model_synthetic import write_dataset  # noqa: E402
+
 from mitwin.data.store import read_header  # noqa: E402
 from mitwin.data.torchdata import (  # noqa: E402
-    InfarctDataset, fit_length, inference_scenarios, split_subjects,
+    InfarctDataset,
+    fit_length,
+    inference_scenarios,
+    split_subjects,
 )
 from mitwin.errors import DatasetError  # noqa: E402
 from mitwin.model.pointnet2 import LevelSpec  # noqa: E402
-from model_synthetic import write_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from model_synthetic import labeller, write_dataset  # noqa: E402
+
 from mitwin.data.torchdata import InfarctDataset  # noqa: E402
 from mitwin.model.baseline import ScenarioBaseline, qrs_features  # noqa: E402
 from mitwin.model.infer import LEADS, predict_cloud, prepare_qrs, read_qrs_csv, summarise_segments  # noqa: E402
 from mitwin.model.train import load_run, train  # noqa: E402
-from model_synthetic import labeller, write_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")

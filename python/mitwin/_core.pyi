@@ -33,12 +33,20 @@ class ActivationSolver:
         self, roots: npt.ArrayLike, root_times: npt.ArrayLike | None = None, speed_factor: npt.ArrayLike | None = None
     ) -> npt.NDArray[np.float64]: ...
     def solve_batch(
-        self, roots: npt.ArrayLike, root_times: npt.ArrayLike | None, speed_factors: npt.ArrayLike, n_threads: int | None = None
+        self,
+        roots: npt.ArrayLike,
+        root_times: npt.ArrayLike | None,
+        speed_factors: npt.ArrayLike,
+        n_threads: int | None = None,
     ) -> npt.NDArray[np.float64]: ...
 
 # --- lead field and QRS synthesis (cpp/core/leadfield.hpp) -----------------------------------
 def lead_field(
-    points: npt.ArrayLike, tets: npt.ArrayLike, electrodes: npt.ArrayLike, scale: float = 1.0, n_threads: int | None = None
+    points: npt.ArrayLike,
+    tets: npt.ArrayLike,
+    electrodes: npt.ArrayLike,
+    scale: float = 1.0,
+    n_threads: int | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def synthesize_qrs(
     lead: npt.ArrayLike,
@@ -60,7 +68,11 @@ def dtw_leads(
     normalize: bool = True, penalty: float = 0.0,
 ) -> npt.NDArray[np.float64]: ...
 def dtw_all_pairs(
-    signals: npt.ArrayLike, lengths: npt.ArrayLike, band: int | None = None, cost: str = "squared", normalize: bool = True,
+    signals: npt.ArrayLike,
+    lengths: npt.ArrayLike,
+    band: int | None = None,
+    cost: str = "squared",
+    normalize: bool = True,
     penalty: float = 0.0, n_threads: int | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def dtw_one_to_many(

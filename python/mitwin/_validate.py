@@ -54,9 +54,11 @@ def _reject_reinterpreted(x: Any, name: str, what: str, shape: tuple[int | None,
             return  # the conversion below reports it
     if np.issubdtype(dtype, np.bool_) or np.issubdtype(dtype, np.complexfloating) or dtype.kind in "USV":
         raise ValueError(f"{name}: expected {what} of shape {_fmt(shape)}, got {_describe(x)}")
-    if (dtype.kind == "O" or isinstance(x, (list, tuple))) and any(isinstance(v, (str, bytes, bool, complex, np.bool_, np.complexfloating))
+    odd = (str, bytes, bool, complex, np.bool_, np.complexfloating)
+    if (dtype.kind == "O" or isinstance(x, (list, tuple))) and any(isinstance(v, odd)
                                  for v in np.asarray(x, dtype=object).flat):
-        raise ValueError(f"{name}: expected {what} of shape {_fmt(shape)}, got {_describe(x)} with booleans, strings or complex entries")
+        raise ValueError(f"{name}: expected {what} of shape {_fmt(shape)}, got {_describe(x)} "
+                         "with booleans, strings or complex entries")
 
 
 def as_float_array(x: Any, name: str, shape: tuple[int | None, ...], *, finite: bool = True) -> np.ndarray:

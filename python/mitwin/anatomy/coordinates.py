@@ -8,7 +8,8 @@ in the README (Conventions); the routes taken here to compute them on an arbitra
 * **tm** (transmural): ``tm = min(u, |2 tv_c - 1|)`` with ``u`` the Laplace solution with both
   endocardia at 1 and the epicardium at 0 (re-parametrised monotonically to the mean of
   ``d_epi / (d_epi + d_endo)`` over each of its level sets, as for ab below, so that it is close
-  to linear in depth), and ``tv_c`` the continuous transventricular solution. In the free walls ``|2 tv_c - 1|`` is close to 1 and ``u`` wins; in the septum,
+  to linear in depth), and ``tv_c`` the continuous transventricular solution. In the free walls
+  ``|2 tv_c - 1|`` is close to 1 and ``u`` wins; in the septum,
   which lies between two Dirichlet surfaces of the tv problem, ``tv_c`` runs almost linearly
   from 0 to 1 so that ``|2 tv_c - 1|`` is 1 on either endocardium and 0 on the mid-septal
   surface ``tv_c = 0.5``: the septal junction surface where Cobiveco puts tm = 0.
@@ -382,7 +383,8 @@ def compute_coordinates(points: np.ndarray, tets: np.ndarray, surfaces: dict[str
     n = points.shape[0]
     missing = [k for k in ("lv_endo", "rv_endo", "epi", "base") if k not in surfaces or np.size(surfaces[k]) == 0]
     if missing:
-        raise MeshError(f"surfaces: expected non-empty node sets lv_endo, rv_endo, epi, base; missing or empty: {missing}")
+        raise MeshError("surfaces: expected non-empty node sets lv_endo, rv_endo, epi, base; "
+                        f"missing or empty: {missing}")
     lv, rv, epi, base = (np.asarray(surfaces[k], dtype=np.int64) for k in ("lv_endo", "rv_endo", "epi", "base"))
     edges = edges_of(tets)
     graph = edge_graph(points, tets, edges)
@@ -391,11 +393,13 @@ def compute_coordinates(points: np.ndarray, tets: np.ndarray, surfaces: dict[str
         raise MeshError(f"tets: the mesh has {ncomp} disconnected parts; expected one myocardium")
     K = stiffness_matrix(points, tets)
 
-    tv_c = laplace_solve(K, np.concatenate([lv, rv]), np.concatenate([np.zeros(lv.size), np.ones(rv.size)]), solver=solver)
+    tv_c = laplace_solve(K, np.concatenate([lv, rv]), np.concatenate([np.zeros(lv.size), np.ones(rv.size)]),
+                         solver=solver)
     tv_c = np.clip(tv_c, 0.0, 1.0)
     tm = transmural(K, np.concatenate([lv, rv]), epi, tv_c, graph, solver=solver)
     # septal (LV endo reaches) versus RV free wall (epicardium reaches): Laplace LV endo 1, epi 0
-    w = laplace_solve(K, np.concatenate([lv, epi]), np.concatenate([np.ones(lv.size), np.zeros(epi.size)]), solver=solver)
+    w = laplace_solve(K, np.concatenate([lv, epi]), np.concatenate([np.ones(lv.size), np.zeros(epi.size)]),
+                      solver=solver)
 
     lv_epi = epi[tv_c[epi] < 0.5]
     if lv_epi.size == 0:

@@ -32,14 +32,14 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import remove_leftovers
 from .._version import __version__
-from ..errors import DatasetError
 from ..ep.conduction import DENSE_SPEED, HIS_SITE, PURKINJE_SPEED, ROOT_SITES, SPARSE_SPEED
 from ..ep.forward import DEFAULT_SPEEDS, prepare
 from ..ep.leadfield import QRSOptions
 from ..ep.leads import ELECTRODES, LEADS
+from ..errors import DatasetError
 from ..infarct import SCENARIOS, ScenarioSet, as_scenario_set, load_scenarios
-from .._atomic import remove_leftovers
 from .store import Header, SubjectRecord, merge, open_dataset, read_header, validate_dataset, write_part
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,8 @@ def _cloud(heart: Any, n: int, seed: int, point_cloud: Callable[..., Any]) -> tu
     return np.concatenate([pc.features, pc.features[extra]]), np.concatenate([pc.node_index, pc.node_index[extra]])
 
 
-def simulate_subject(path: str | Path, index: int, settings: CampaignSettings) -> tuple[SubjectRecord, dict[str, float]]:
+def simulate_subject(path: str | Path, index: int,
+                     settings: CampaignSettings) -> tuple[SubjectRecord, dict[str, float]]:
     """Simulate one subject: baseline + every scenario, the point cloud and the targets.
 
     The forward model is :func:`mitwin.ep.forward.prepare` and one

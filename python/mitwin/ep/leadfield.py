@@ -54,8 +54,8 @@ import numpy as np
 
 from .._validate import as_float_array, as_points, as_tets, check_n_threads, check_tets
 from .ecg import ECG, ECGBatch
-from .heartlike import HeartLike
 from .filters import _below_nyquist, _butterworth, _filter_pad, remove_baseline
+from .heartlike import HeartLike
 from .leads import ELECTRODES, LEAD_TRANSFORM, LEADS
 from .normalise import NORMALISATIONS, normalise
 from .upstroke import TEMPLATES, _upstroke_cached
@@ -88,7 +88,8 @@ class QRSOptions:
     dt : float
         Sampling interval, ms (1 ms = 1 kHz).
     template : {"logistic", "step"}
-        Upstroke of Vm (:func:`mitwin.ep.upstroke.upstroke_samples`). ``"logistic"`` with ``template_width`` 1 ms: a smooth
+        Upstroke of Vm (:func:`mitwin.ep.upstroke.upstroke_samples`). ``"logistic"`` with ``template_width``
+        1 ms: a smooth
         upstroke of realistic length that avoids sampling artefacts. ``"step"`` is the jump used by
         time-stepping pseudo-ECG codes.
     template_width : float
@@ -225,7 +226,8 @@ def _check_electrodes_outside(points: np.ndarray, tets: np.ndarray, pos: np.ndar
         with np.errstate(over="ignore"):  # absurd positions give inf here and are refused by the range check
             dmin = float(np.sqrt(np.min(np.sum((points - x) ** 2, axis=1))))
         if dmin < 1e-3 * edge:
-            raise ValueError(f"electrodes[{name!r}]: lies on a mesh node (distance {dmin:.3g} mm); 1/r is singular there")
+            raise ValueError(f"electrodes[{name!r}]: lies on a mesh node (distance {dmin:.3g} mm); "
+                             "1/r is singular there")
         if np.all((box_lo <= x) & (x <= box_hi)):  # only then can it be inside a tet
             if lo is None:
                 corners = points[tets]
@@ -285,7 +287,8 @@ class LeadField:
     ((8, 31), 30)
     """
 
-    def __init__(self, points: Any, tets: Any, electrodes: Any, *, k: float = 1.0, n_threads: int | None = None) -> None:
+    def __init__(self, points: Any, tets: Any, electrodes: Any, *, k: float = 1.0,
+                 n_threads: int | None = None) -> None:
         from .._core_loader import core
 
         pts = as_points(points)
@@ -336,7 +339,8 @@ class LeadField:
         if t_start > t_end:
             t_start, t_end = 0.0, 0.0
         if t_start < 0:
-            raise ValueError(f"{name}: expected activation times >= 0 ms (t = 0 is the earliest), got min {t_start:.6g}")
+            raise ValueError(f"{name}: expected activation times >= 0 ms (t = 0 is the earliest), "
+                             f"got min {t_start:.6g}")
         if t_end / dt > MAX_SAMPLES:
             raise ValueError(f"{name}: activation lasts {t_end:.6g} ms, more than {MAX_SAMPLES} samples of {dt} ms")
         if n_samples is None:
