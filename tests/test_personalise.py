@@ -48,7 +48,7 @@ def test_shape_metrics_against_numpy():
     sim_ecg = ECG(np.concatenate([sim, np.zeros((8, 15))], axis=1))
     r, d = shape_metrics(ECG(meas), sim_ecg)
     # reference: the simulated window runs from 0 to its QRS offset, both padded to a common length
-    from mitwin.ep.ecg import qrs_duration
+    from mitwin.ep.delineation import qrs_duration
 
     _, _, off = qrs_duration(sim_ecg, return_bounds=True)
     s = sim_ecg.signals[:, : int(off) + 1]

@@ -118,7 +118,7 @@ def parameter_space(base: ConductionParams = DEFAULT_PARAMS) -> tuple[list[str],
 
 def _qrs_window(ecg: ECG) -> np.ndarray:
     """(8, T) signals of the simulated QRS from t = 0 (first activation) to its offset."""
-    from .ep.ecg import qrs_duration
+    from .ep.delineation import qrs_duration
 
     _, _, off = qrs_duration(ecg, return_bounds=True)
     if not math.isfinite(off):

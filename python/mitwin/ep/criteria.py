@@ -196,7 +196,7 @@ def check_ecg(ecg: _Leads, *, window: tuple[float, float] | str | None = None) -
     ValueError
         A missing lead, non-finite or flat signals, a bad window.
     """
-    from .ecg import qrs_duration
+    from .delineation import qrs_duration
 
     sig, dt, leads = _validate(ecg)
     t0 = float(getattr(ecg, "t0", 0.0))
