@@ -82,9 +82,9 @@ def test_cohort_is_reused_and_grows(built, monkeypatch):
     calls = []
     real = cohort.make_subject
 
-    def counting(seed, index, resolution_mm=None):
+    def counting(seed, index, resolution_mm=None, variety="standard"):
         calls.append(index)
-        return real(seed, index, resolution_mm)
+        return real(seed, index, resolution_mm, variety)
 
     monkeypatch.setattr(cohort, "make_subject", counting)
     again = cohort.make_cohort(2, seed=0, out=out, resolution_mm=RES)
@@ -158,6 +158,23 @@ def test_cli_cohort(built, capsys):
     out, _ = built
     assert main(["cohort", "--n", "2", "--seed", "0", "--out", str(out), "--resolution", str(RES)]) == 0
     assert "2 subjects" in capsys.readouterr().out
+
+
+def test_wide_variety():
+    """The wide variety draws the same random numbers over wider RV ranges: same LV, pose and torso; RV
+    parameters spread over WIDE_RANGES; the RV epicardium meets the LV at the drawn angle (finite geometry)."""
+    for i in range(50):
+        a, b = cohort.sample_parameters(0, i), cohort.sample_parameters(0, i, "wide")
+        for k, (lo, hi) in cohort.WIDE_RANGES.items():
+            assert lo <= b[k] <= hi
+            if cohort._RANGES[k] == (lo, hi):
+                assert a[k] == b[k]
+        e = cohort._ellipsoids(b)
+        assert all(np.all(np.isfinite(np.concatenate(v))) for v in e.values())
+    widths = [cohort.sample_parameters(0, i, "wide")["rv_cavity_width"] for i in range(200)]
+    assert min(widths) < 24.0 and max(widths) > 36.0  # beyond the standard range on both sides
+    with pytest.raises(ValueError, match="variety"):
+        cohort.sample_parameters(0, 0, "huge")
 
 
 def test_random_poses_in_range_and_deterministic():

@@ -86,11 +86,34 @@ _RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def sample_parameters(seed: int, index: int) -> dict[str, float]:
-    """Shape, pose and torso parameters of subject ``index`` (deterministic from ``seed``)."""
+#: ``variety="wide"``: wider right-ventricular shapes than the default ranges - RV basal diameter over the
+#: whole normal range and a little beyond (20-42 mm; Lang et al. 2015: 25-41 mm), an RV that wraps more or
+#: less of the septum (y ratio 1.00-1.25, insertion half-angle 55-80 deg), reaches 70-95 % of the LV length,
+#: and a 2.5-6 mm free wall. The other ranges are the default ones.
+WIDE_RANGES: dict[str, tuple[float, float]] = {
+    **_RANGES,
+    "rv_wall": (2.5, 6.0),
+    "rv_cavity_width": (20.0, 42.0),
+    "junction_half_angle_deg": (55.0, 80.0),
+    "rv_y_ratio": (1.00, 1.25),
+    "rv_z_ratio": (0.70, 0.95),
+}
+VARIETIES = ("standard", "wide")
+
+
+def _ranges(variety: str) -> dict[str, tuple[float, float]]:
+    if variety not in VARIETIES:
+        raise ValueError(f"variety: expected one of {VARIETIES}, got {variety!r}")
+    return _RANGES if variety == "standard" else WIDE_RANGES
+
+
+def sample_parameters(seed: int, index: int, variety: str = "standard") -> dict[str, float]:
+    """Shape, pose and torso parameters of subject ``index`` (deterministic from ``seed``); ``variety="wide"``
+    draws the right ventricle from :data:`WIDE_RANGES` (the same random numbers, wider ranges)."""
+    ranges = _ranges(variety)
     ss = np.random.SeedSequence(int(seed)).spawn(int(index) + 1)[int(index)]
     rng = np.random.default_rng(ss)
-    draw = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in _RANGES.items()}
+    draw = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in ranges.items()}
     return {k: round(v, 6) for k, v in draw.items()}
 
 
@@ -188,10 +211,10 @@ def label_surfaces(points: np.ndarray, tets: np.ndarray, p: dict[str, float]) ->
     return {k: np.ascontiguousarray(faces[m]) for k, m in classes.items()}
 
 
-def make_subject(seed: int, index: int, resolution_mm: float | None = None) -> Heart:
+def make_subject(seed: int, index: int, resolution_mm: float | None = None, variety: str = "standard") -> Heart:
     """Build subject ``index`` of the cohort of ``seed``: meshed, posed in LPS, with everything computed."""
     h = DEFAULT_RESOLUTION_MM if resolution_mm is None else float(resolution_mm)
-    p = sample_parameters(seed, index)
+    p = sample_parameters(seed, index, variety)
     points, tets, mesh_s = _mesh_biv(p, h)
     surfaces = label_surfaces(points, tets, p)
     for k, f in surfaces.items():
@@ -204,7 +227,7 @@ def make_subject(seed: int, index: int, resolution_mm: float | None = None) -> H
     heart = Heart.from_labelled_mesh(body, tets, surfaces, torso=Torso(a=p["torso_a"], b=p["torso_b"]))
     heart.meta.update({
         "seed": int(seed), "index": int(index), "resolution_mm": h, "parameters": p,
-        "rotation": rot.tolist(), "lv_cavity_ml_analytic": analytic_lv_cavity_ml(p),
+        "rotation": rot.tolist(), "lv_cavity_ml_analytic": analytic_lv_cavity_ml(p), "variety": variety,
         "mitwin_version": __version__,
     })
     # timings are logged only: the saved VTU must not depend on the wall clock (reproducible files)
@@ -309,7 +332,7 @@ def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
 
 
 def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm: float | None = None,
-                progress: bool = False) -> list[Path]:
+                progress: bool = False, variety: str = "standard") -> list[Path]:
     """Build (or reuse) ``n`` virtual subjects as VTU files plus ``manifest.json`` in ``out``.
 
     Parameters
@@ -320,6 +343,7 @@ def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm
     resolution_mm : target tet edge length in mm (default 1.9: about 28k-37k nodes per subject;
         ``COARSE_RESOLUTION_MM`` = 5.0 gives a few thousand).
     progress : show a tqdm progress bar.
+    variety : "standard" (default) or "wide" (wider right ventricles, :data:`WIDE_RANGES`).
 
     Returns
     -------
@@ -337,6 +361,7 @@ def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm
     if resolution_mm is not None and (isinstance(resolution_mm, bool)
                                       or not isinstance(resolution_mm, (int, float, np.integer, np.floating))):
         raise ValueError(f"resolution_mm: expected a target edge length in [0.3, 20] mm, got {resolution_mm!r}")
+    _ranges(variety)
     h = DEFAULT_RESOLUTION_MM if resolution_mm is None else float(resolution_mm)
     if not np.isfinite(h) or not 0.3 <= h <= 20.0:
         raise ValueError(f"resolution_mm: expected a target edge length in [0.3, 20] mm, got {resolution_mm!r}")
@@ -359,13 +384,13 @@ def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm
     for i in iterator:
         sid = f"subject_{i:03d}"
         path = out / f"{sid}.vtu"
-        params = sample_parameters(seed, i)
+        params = sample_parameters(seed, i, variety)
         old = entries.get(sid)
         if (old is not None and path.exists() and old.get("parameters") == params
                 and old.get("resolution_mm") == h and old.get("seed") == int(seed)):
             log.info("%s: reusing %s", sid, path)
         else:
-            heart = make_subject(seed, i, h)
+            heart = make_subject(seed, i, h, variety)
             heart.save(path)
             entries[sid] = {
                 "id": sid, "file": path.name, "seed": int(seed), "index": i, "resolution_mm": h,
