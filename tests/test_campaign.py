@@ -53,7 +53,7 @@ def test_dataset_contents(cohort, reference):
     scen = json.loads(header.scenarios_json)
     assert Infarct.from_dict(scen["lateral_transmural"], "lateral_transmural") == SMALL["lateral_transmural"]
     config = json.loads(header.config_json)
-    assert config["speeds_m_per_s"] == [0.65, 0.48, 0.51] and config["method"] == "eikonal"
+    assert config["conduction"]["speeds"] == [0.65, 0.48, 0.51] and config["method"] == "eikonal"
     with open_dataset(reference) as ds:
         assert ds.subjects == ["subject_000", "subject_001"]
     heart = Heart.load(cohort / "subject_001.vtu")

@@ -34,8 +34,8 @@ import numpy as np
 
 from .._atomic import remove_leftovers
 from .._version import __version__
-from ..ep.conduction import DENSE_SPEED, HIS_SITE, PURKINJE_SPEED, ROOT_SITES, SPARSE_SPEED
-from ..ep.forward import DEFAULT_SPEEDS, prepare
+from ..ep.conduction_params import DEFAULT_PARAMS, ConductionParams
+from ..ep.forward import prepare
 from ..ep.leadfield import QRSOptions
 from ..ep.leads import ELECTRODES, LEADS
 from ..errors import DatasetError
@@ -62,10 +62,7 @@ class CampaignSettings:
 
     scenarios: ScenarioSet
     method: str = "eikonal"
-    speeds: tuple[float, float, float] = DEFAULT_SPEEDS
-    dense_speed: float = DENSE_SPEED
-    sparse_speed: float = SPARSE_SPEED
-    purkinje_speed: float = PURKINJE_SPEED
+    conduction: ConductionParams = DEFAULT_PARAMS
     n_cloud: int = 4096
     n_coarse: int = 1024
     n_dense: int = 4096
@@ -82,10 +79,7 @@ class CampaignSettings:
     def config(self) -> dict[str, Any]:
         """JSON-ready description stored as ``config_json``."""
         return {
-            "method": self.method, "speeds_m_per_s": list(self.speeds),
-            "endocardial_speeds_m_per_s": {"dense": self.dense_speed, "sparse": self.sparse_speed},
-            "purkinje_speed_m_per_s": self.purkinje_speed,
-            "root_sites": {k: list(v) for k, v in ROOT_SITES.items()}, "his_site": list(HIS_SITE),
+            "method": self.method, "conduction": self.conduction.to_dict(),
             "dt_ms": self.dt_ms, "qrs_storage": "whole", "qrs_options": self.qrs_options.to_dict(),
             "n_cloud": self.n_cloud, "n_coarse": self.n_coarse, "n_dense": self.n_dense,
             "seed_rule": "SeedSequence([cohort seed, subject index]).generate_state(1)[0]",
@@ -164,8 +158,7 @@ def simulate_subject(path: str | Path, index: int,
     heart = Heart.load(path)
     seed = subject_seed(int(heart.meta.get("seed", 0)), index)
     lap("load")
-    fwd = prepare(heart, speeds=settings.speeds, dense_speed=settings.dense_speed, sparse_speed=settings.sparse_speed,
-                  purkinje_speed=settings.purkinje_speed, method=settings.method, qrs_options=settings.qrs_options,
+    fwd = prepare(heart, conduction=settings.conduction, method=settings.method, qrs_options=settings.qrs_options,
                   n_threads=1)
     lap("prepare")
     batch = fwd.simulate_batch([None, *settings.scenarios.values()], n_threads=1)
