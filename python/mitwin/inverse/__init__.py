@@ -12,6 +12,8 @@ smc
     A likelihood-tempered SMC sampler with a Gaussian ABC kernel (posterior and evidence).
 fit
     :func:`fit_infarct` and its result :class:`InfarctFit`.
-benchmark, calibration, figures
-    The random-infarct benchmark with its baselines, coverage and reliability, and the PNG figures.
+benchmark, calibration, report, figures
+    The random-infarct benchmark with its baselines, coverage and reliability, its tables, the PNG figures.
+command, demo
+    ``mitwin fit`` (VTU, JSON, PNG) and the inverse stage of ``mitwin demo``.
 """
