@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--relative-bandwidth", type=float, default=None)
     p.add_argument("--conditions", nargs="+", default=None)
     p.add_argument("--cases", choices=("random", "templates"), default="random")
+    p.add_argument("--tissue", choices=("paper", "blocked"), default="paper")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     s = BenchmarkSettings(n_random=a.n_random, n_simulations=a.budget, cases=a.cases, seed=a.seed,
-                          n_threads=a.threads)
+                          n_threads=a.threads, tissue=a.tissue)
     if a.bandwidth is not None:
         s = replace(s, bandwidth=a.bandwidth)
     if a.relative_bandwidth is not None:
