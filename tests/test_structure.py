@@ -128,3 +128,10 @@ def test_docstring_examples(name, tmp_path, monkeypatch):
         failures: list[str] = []
         result = runner.run(test, out=failures.append)
         assert result.failed == 0, f"{test.name}:\n" + "".join(failures)
+
+
+def test_public_names_are_not_shadowed_by_submodules():
+    """``mitwin.<name>`` must stay the exported object even after ``import mitwin.<module>``: a public
+    function named like a submodule of the package would be replaced by that module on import."""
+    submodules = {info.name for info in pkgutil.iter_modules(mitwin.__path__)}
+    assert sorted(set(mitwin.__all__) & submodules) == []

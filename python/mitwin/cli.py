@@ -151,7 +151,7 @@ def _cmd_check_ecg(args: argparse.Namespace) -> int:
 
 def _cmd_personalise(args: argparse.Namespace) -> int:
     from .anatomy.heart import Heart
-    from .personalise import personalise
+    from .personalisation import personalise
 
     if (args.ecg is None) == (args.qrs is None):
         raise ValueError("personalise: expected exactly one of --ecg RECORD or --qrs QRS.csv")
@@ -170,7 +170,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
     conduction = None
     if args.conduction is not None:
-        from .personalise import Personalisation
+        from .personalisation import Personalisation
 
         conduction = Personalisation.load(args.conduction).params
     qrs = _read_qrs(args.ecg, args.record)

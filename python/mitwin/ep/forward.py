@@ -206,7 +206,7 @@ def prepare(heart: HeartLike, *, conduction: ConductionParams | None = None, spe
     conduction : ConductionParams, optional
         The conduction system (root sites and times, endocardial regions and speeds, myocardial
         speeds); default :data:`mitwin.ep.conduction.DEFAULT_PARAMS`, or a personalised one
-        (:func:`mitwin.personalise.personalise`).
+        (:func:`mitwin.personalisation.personalise`).
     speeds : (3,) float, optional
         Healthy speeds along fibre, sheet, sheet-normal, m/s (replace those of ``conduction``).
     dense_speed, sparse_speed : float, optional

@@ -11,7 +11,7 @@ import pytest
 
 from mitwin.ep.conduction import DEFAULT_PARAMS
 from mitwin.ep.ecg import ECG, LEADS
-from mitwin.personalise import (
+from mitwin.personalisation import (
     BOUNDS,
     Personalisation,
     load_conduction,
@@ -110,7 +110,7 @@ def test_synthetic_recovery_and_save_load(subject, tmp_path):
     """A QRS simulated with a perturbed conduction system (every fitted parameter moved) is refitted to
     r >= 0.98 in every lead; the table of recovered parameters is printed (README: identifiability)."""
     from mitwin.ep.forward import prepare
-    from mitwin.personalise import _qrs_window
+    from mitwin.personalisation import _qrs_window
 
     fwd = prepare(subject)
     names, truth = _truth(seed=3, scale=0.08)
@@ -155,7 +155,7 @@ def test_synthetic_recovery_and_save_load(subject, tmp_path):
 def test_cli_personalise(subject, tmp_path, capsys):
     from mitwin.cli import main
     from mitwin.ep.forward import prepare
-    from mitwin.personalise import _qrs_window
+    from mitwin.personalisation import _qrs_window
 
     heart_path = subject.save(tmp_path / "heart.vtu")
     qrs = ECG(_qrs_window(prepare(subject).simulate().qrs)).to_csv(tmp_path / "qrs.csv")
