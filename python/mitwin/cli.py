@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=5, help="number of subjects (default 5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("cohort"))
-    p.add_argument("--resolution", type=float, default=None, help="target edge length in mm (default 1.9, about 30k nodes)")
+    p.add_argument("--resolution", type=float, default=None,
+                   help="target edge length in mm (default 1.9, about 30k nodes)")
     p.set_defaults(func=_cmd_cohort)
 
     p = sub.add_parser("mesh", help="tetrahedralise a closed labelled surface into a heart (.vtu)")
@@ -320,7 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``mitwin`` command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
     except (ValueError, OSError) as exc:  # OSError: unwritable or missing paths, an output path under a file

@@ -69,7 +69,8 @@ def _stage(name: str, seconds: dict[str, float], fn: Callable[[], Any]) -> Any:
     return result
 
 
-def run_demo(out: str | Path = "mitwin-demo", size: str = "small", *, seed: int = 0, progress: bool = True) -> DemoResult:
+def run_demo(out: str | Path = "mitwin-demo", size: str = "small", *, seed: int = 0,
+             progress: bool = True) -> DemoResult:
     """Run cohort -> campaign -> sensitivity -> training -> evaluation in ``out``.
 
     Parameters
@@ -102,8 +103,9 @@ def run_demo(out: str | Path = "mitwin-demo", size: str = "small", *, seed: int 
     from .model.evaluate import evaluate
     from .model.train import train
 
-    overrides = {} if spec.train_budget_s is None else {"time_budget_s": spec.train_budget_s}
-    _stage("train", seconds, lambda: train(dataset, run_dir, preset=spec.preset, seed=seed, progress=progress, **overrides))
+    overrides: dict[str, Any] = {} if spec.train_budget_s is None else {"time_budget_s": spec.train_budget_s}
+    _stage("train", seconds,
+           lambda: train(dataset, run_dir, preset=spec.preset, seed=seed, progress=progress, **overrides))
     _stage("evaluate", seconds, lambda: evaluate(run_dir, dataset, progress=progress))
 
     from .anatomy.cohort import load_cohort

@@ -75,10 +75,17 @@ _NEEDED = ("I", "II", *_PRECORDIAL)
 
 
 class _Leads(Protocol):
-    signals: np.ndarray
-    dt: float
-    leads: tuple[str, ...]
-    t0: float
+    @property
+    def signals(self) -> np.ndarray: ...
+
+    @property
+    def dt(self) -> float: ...
+
+    @property
+    def leads(self) -> tuple[str, ...]: ...
+
+    @property
+    def t0(self) -> float: ...
 
 
 @dataclass(frozen=True)
