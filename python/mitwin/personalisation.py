@@ -244,18 +244,8 @@ class Personalisation:
     @classmethod
     def load(cls, out: str | Path) -> Personalisation:
         """Read what :meth:`save` wrote."""
-        from .errors import DatasetError
-
         out = Path(out)
-        path = out / "personalisation.json"
-        if not path.exists():
-            raise FileNotFoundError(f"out: no personalisation.json in {str(out)!r}")
-        try:
-            meta = json.loads(path.read_text())
-        except ValueError as exc:
-            raise DatasetError(f"out: {str(path)!r} is not valid JSON ({exc})") from exc
-        if meta.get("format") != _FORMAT:
-            raise DatasetError(f"out: {str(path)!r} is not a mitwin personalisation")
+        meta = _read_meta(out, "out")
         with np.load(out / "qrs.npz", allow_pickle=False) as z:
             measured, fitted, dt = z["measured"], z["fitted"], z["dt"]
         return cls(ConductionParams.from_dict(meta["conduction"]), ECG(measured, float(dt[0])),
@@ -294,20 +284,24 @@ class Personalisation:
 def load_conduction(path: str | Path) -> ConductionParams:
     """The fitted conduction system of a saved personalisation: ``path`` is the folder :meth:`Personalisation.save`
     wrote (as ``mitwin personalise --out DIR`` does) or its ``personalisation.json``."""
+    return ConductionParams.from_dict(_read_meta(Path(path), "path")["conduction"])
+
+
+def _read_meta(path: Path, name: str) -> dict[str, Any]:
+    """The checked ``personalisation.json`` of a saved personalisation (its folder or the file itself)."""
     from .errors import DatasetError
 
-    path = Path(path)
     if path.is_dir():
         path = path / "personalisation.json"
     if not path.exists():
-        raise FileNotFoundError(f"path: no personalisation.json at {str(path)!r}; run mitwin personalise first")
+        raise FileNotFoundError(f"{name}: no personalisation.json at {str(path)!r}; run mitwin personalise first")
     try:
         meta = json.loads(path.read_text())
     except ValueError as exc:
-        raise DatasetError(f"path: {str(path)!r} is not valid JSON ({exc})") from exc
-    if meta.get("format") != _FORMAT or "conduction" not in meta:
-        raise DatasetError(f"path: {str(path)!r} is not a mitwin personalisation")
-    return ConductionParams.from_dict(meta["conduction"])
+        raise DatasetError(f"{name}: {str(path)!r} is not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT or "conduction" not in meta:
+        raise DatasetError(f"{name}: {str(path)!r} is not a mitwin personalisation")
+    return meta
 
 
 def personalise(heart: Any, qrs: Any, *, seed: int = 0, budget_s: float | None = None, max_evals: int = 6000,
