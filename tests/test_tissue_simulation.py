@@ -84,3 +84,28 @@ def test_simulate_command_line_records_the_tissue(cohort, tmp_path):
         g = ds.subject("subject_000")
         at, labels = g["at"][...], g["labels"][...]
     assert np.all(np.isfinite(at[0])) and np.all(np.isinf(at[1:][labels[1:] == 2]))
+
+
+@pytest.mark.slow
+def test_blocked_scar_gives_clinical_qrs_durations(tmp_path):
+    """A default-resolution subject (1.9 mm, the cohort's default) with the blocked preset: healthy QRS in the
+    normal adult range, every inference scenario inside the clinical post-MI range (VALIANT, Solomon et al.
+    2006, ancillary analysis: quartiles < 75, 75-88, 89-108, > 108 ms; >= 120 ms in ~6 % of survivors), far from
+    the several hundred ms of the paper's slow scar on the same heart."""
+    import mitwin
+    from mitwin.anatomy.cohort import make_cohort
+    from mitwin.ep.delineation import qrs_duration
+
+    path = make_cohort(1, seed=0, out=tmp_path / "cohort", progress=False)[0]
+    fwd = mitwin.prepare(mitwin.Heart.load(path), n_threads=1)
+    blocked, paper = paper_scenarios("blocked"), paper_scenarios("paper")
+    names = list(blocked.inference_names)
+    durations = {}
+    for tissue, scenarios in (("blocked", blocked), ("paper", paper)):
+        batch = fwd.simulate_batch([None, *(scenarios[n] for n in names)], n_threads=1)
+        durations[tissue] = np.array([qrs_duration(batch[k].qrs) for k in range(len(batch))])
+    healthy, mi = durations["blocked"][0], durations["blocked"][1:]
+    assert 75.0 <= healthy <= 105.0
+    assert np.all((mi >= 75.0) & (mi <= 160.0)), dict(zip(names, mi.round()))
+    assert durations["paper"][0] == healthy  # the tissue does not touch the healthy heart
+    assert durations["paper"][1:].max() > 200.0 > mi.max()
