@@ -127,10 +127,8 @@ class Forward:
     def with_conduction(self, params: ConductionParams) -> Forward:
         """The same heart, lead field and QRS options with another conduction system (a new solver)."""
         conduction = conduction_system(self.heart, params)
-        h = self.heart
-        solver = ActivationSolver(h.points, h.tets, h.fibres, h.sheets, speeds=params.speeds,
-                                  endo_speed=conduction.endo_speed, method=self.solver.method)
-        return Forward(h, solver, self.lead_field, conduction, qrs_options=self.qrs_options)
+        solver = _activation_solver(self.heart, conduction, self.solver.method)
+        return Forward(self.heart, solver, self.lead_field, conduction, qrs_options=self.qrs_options)
 
     def labels(self, infarct: Infarct | None) -> np.ndarray:
         """(N,) int8 labels of ``infarct`` on this heart (all 0 for None).
@@ -186,10 +184,21 @@ class Forward:
             raise ValueError("infarcts: expected at least one infarct (or None for the healthy heart), got none")
         labels = np.stack([self.labels(inf) for inf in infarcts])
         factors = np.stack([self._speed_factor(inf, lab) for inf, lab in zip(infarcts, labels)])
-        at = self.activation(factors, n_threads=n_threads)
+        return self.simulate_factors(factors, labels, infarcts, n_threads=n_threads)
+
+    def simulate_factors(self, speed_factors: np.ndarray, labels: np.ndarray,
+                         infarcts: Sequence[Infarct | None] | None = None,
+                         n_threads: int | None = 1) -> BatchSimulation:
+        """The batch of (K, N) speed-factor fields with their (K, N) labels, for tissue that no
+        :class:`Infarct` describes (e.g. label fields sampled by an inverse method).
+
+        ``infarcts`` (default all None) is carried into the result.
+        """
+        at = self.activation(speed_factors, n_threads=n_threads)
         qrs = self.lead_field.qrs_batch(at, options=self.qrs_options, n_threads=n_threads)
         length = np.minimum(qrs_length(at, self.qrs_options), qrs.signals.shape[-1])
-        return BatchSimulation(at, labels, qrs, length, infarcts)
+        kept: list[Infarct | None] = [None] * at.shape[0] if infarcts is None else list(infarcts)
+        return BatchSimulation(at, labels, qrs, length, kept)
 
 
 def prepare(heart: HeartLike, *, conduction: ConductionParams | None = None, speeds: Sequence[float] | None = None,
@@ -241,11 +250,16 @@ def prepare(heart: HeartLike, *, conduction: ConductionParams | None = None, spe
     if speeds is not None:
         params = params.with_changes(speeds=tuple(speeds))
     system = conduction_system(heart, params, dense=dense_speed, sparse=sparse_speed, purkinje_speed=purkinje_speed)
-    solver = ActivationSolver(heart.points, heart.tets, heart.fibres, heart.sheets, speeds=system.params.speeds,
-                              endo_speed=system.endo_speed, method=method)
+    solver = _activation_solver(heart, system, method)
     lead_field = LeadField(heart.points, heart.tets, heart.electrodes if electrodes is None else electrodes,
                            n_threads=n_threads)
     return Forward(heart, solver, lead_field, system, qrs_options=options)
+
+
+def _activation_solver(heart: HeartLike, system: Conduction, method: str) -> ActivationSolver:
+    """The activation solver of ``heart`` with the speeds and fast endocardial layer of ``system``."""
+    return ActivationSolver(heart.points, heart.tets, heart.fibres, heart.sheets, speeds=system.params.speeds,
+                            endo_speed=system.endo_speed, method=method)
 
 
 def simulate(heart: HeartLike, infarct: Infarct | None = None, **options: Any) -> Simulation:

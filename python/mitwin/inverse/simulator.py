@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from ..ep.ecg import ECG
-from ..ep.leadfield import qrs_length
 from ..ep.leads import LEADS
 from ..tissue import Tissue, get_tissue
 
@@ -138,10 +137,8 @@ class QRSSimulator:
         lab = np.atleast_2d(np.asarray(labels))
         t = get_tissue(self.tissue)
         table = np.array([1.0, t.bz_factor, t.scar_factor])
-        at = self.forward.activation(table[lab], n_threads=self.n_threads)
-        opts = self.forward.qrs_options
-        sig = np.asarray(self.forward.lead_field.qrs_batch(at, options=opts, n_threads=self.n_threads).signals)
-        lengths = np.minimum(qrs_length(at, opts), sig.shape[-1])
+        batch = self.forward.simulate_factors(table[lab], lab, n_threads=self.n_threads)
+        sig, lengths = np.asarray(batch.qrs.signals), batch.qrs_length
         sig = sig * (np.arange(sig.shape[-1])[None, :] < lengths[:, None])[:, None, :]
         self.n_simulations += lab.shape[0]
         return sig, lengths
