@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from mitwin.anatomy.synthetic import box_mesh
 from mitwin.ep.conduction import (
     DEFAULT_PARAMS,
     ConductionParams,
@@ -26,16 +24,6 @@ from mitwin.ep.conduction import (
 FULL = os.environ.get("MITWIN_FULL_CONDUCTION") == "1"
 N_SUBJECTS, N_POSES = (12, 5) if FULL else (3, 2)
 RES = 4.0  # mm
-
-
-@pytest.fixture(scope="module")
-def slab():
-    """A 20 x 20 x 6 mm block: bottom face LV endocardium, top face RV endocardium, ab = x / 20, rt = y / 20."""
-    points, tets = box_mesh((20.0, 20.0, 6.0), 1.0)
-    lv = np.flatnonzero(points[:, 2] == 0.0)
-    rv = np.flatnonzero(points[:, 2] == 6.0)
-    return SimpleNamespace(points=points, tets=tets, surfaces={"lv_endo": lv, "rv_endo": rv},
-                           ab=points[:, 0] / 20.0, rt=points[:, 1] / 20.0, tv=(points[:, 2] > 3).astype(float))
 
 
 def test_params_validate_and_round_trip():

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
-from mitwin.anatomy.synthetic import box_mesh
 from mitwin.ep.conduction import (
     ROOT_SITES,
     ConductionParams,
@@ -17,19 +14,7 @@ from mitwin.ep.conduction import (
 )
 from mitwin.infarct import SCENARIOS, TARGET_SEGMENTS, Infarct
 
-# --------------------------------------------------------------------------------------------
-# A flat "heart": a 20 x 20 x 6 mm block whose bottom face is the LV endocardium and whose top
-# face is the RV endocardium, with ab = x / 20 and rt = y / 20. Everything is known exactly.
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def slab():
-    points, tets = box_mesh((20.0, 20.0, 6.0), 1.0)
-    lv = np.flatnonzero(points[:, 2] == 0.0)
-    rv = np.flatnonzero(points[:, 2] == 6.0)
-    return SimpleNamespace(points=points, tets=tets, surfaces={"lv_endo": lv, "rv_endo": rv},
-                           ab=points[:, 0] / 20.0, rt=points[:, 1] / 20.0, tv=(points[:, 2] > 3).astype(float))
+# The flat "heart" of the tests on known geometry: the ``slab`` fixture of conftest.py.
 
 
 def _kuhn_graph_distance(dx, dy):
