@@ -8,6 +8,9 @@ subject's records are cached as JSON in ``--out`` so that an interrupted run res
 
     python bench/bench_fit.py --cohort /tmp/inv/cohort4 --subjects 2 3 4 5 6 7 --n-random 6 \\
         --budget 800 --out bench/results/inverse --tag test
+
+``--net RUN`` / ``--vae RUN`` add the trained deep models (:mod:`mitwin.model.cobiveco_train`,
+:mod:`mitwin.model.train`) as methods ``cobiveco_net`` / ``vae``.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from mitwin.inverse.benchmark import BenchmarkSettings, benchmark_heart, settings_dict
     from mitwin.inverse.calibration import Reliability
     from mitwin.inverse.figures import plot_calibration
-    from mitwin.inverse.report import bins_table, calibration_table, summary_table
+    from mitwin.inverse.report import bins_table, calibration_table, summary_table, timing_table
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cohort", required=True, help="folder of subject_XXX.vtu (mitwin.make_cohort)")
@@ -85,10 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
     p.add_argument("--tag", default="run")
+    p.add_argument("--net", default=None, metavar="RUN", help="run directory of a trained Cobiveco network")
+    p.add_argument("--vae", default=None, metavar="RUN", help="run directory of a trained dual VAE")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     s = BenchmarkSettings(n_random=a.n_random, n_simulations=a.budget, cases=a.cases, seed=a.seed,
-                          n_threads=a.threads, tissue=a.tissue)
+                          n_threads=a.threads, tissue=a.tissue, net_run=a.net, vae_run=a.vae)
     if a.bandwidth is not None:
         s = replace(s, bandwidth=a.bandwidth)
     if a.relative_bandwidth is not None:
@@ -117,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     text = (f"# Inverse benchmark {a.tag}\n\nsettings: {json.dumps(settings_dict(s))}\nsubjects: {a.subjects}\n\n"
             f"## Methods x metrics\n\n{summary_table(records)}\n## Scar Dice by bin (clean)\n\n"
             f"{bins_table(records)}\n## Calibration of fit_infarct\n\n{calibration_table(records, rel)}\n")
-    times = [r["seconds"] for r in records if r["method"] == "fit"]
-    text += f"\nfit time per case: {np.mean(times):.1f} ± {np.std(times):.1f} s (library share included)\n"
+    text += f"\n## Time per case (s; fit: library share included)\n\n{timing_table(records)}"
     write_text_atomic(out / f"{a.tag}.md", text)
     plot_calibration(records, rel, out / f"{a.tag}_calibration.png")
     print(text)

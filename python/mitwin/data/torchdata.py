@@ -106,6 +106,21 @@ def inference_scenarios(scenario_names: Sequence[str], scenarios_json: str | Non
     return list(scenarios_from_json(scenario_names, scenarios_json).inference_names)
 
 
+def _default_scenarios(header: Any) -> list[str]:
+    """Inference scenarios of a file: every row but ``baseline`` for a per-subject random set
+    (:mod:`mitwin.inverse.training_set`, whose slots hold a different infarct per subject), else
+    :func:`inference_scenarios`."""
+    from ..inverse.training_set import CONFIG_KEY
+
+    try:
+        config = json.loads(header.config_json) if header.config_json else {}
+    except json.JSONDecodeError:
+        config = {}
+    if isinstance(config, dict) and CONFIG_KEY in config:
+        return [s for s in header.scenario_names if s != "baseline"]
+    return inference_scenarios(header.scenario_names, header.scenarios_json)
+
+
 def normalise_xyz(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Centre ``xyz`` (P, 3) on its centroid and scale into the unit sphere.
 
@@ -189,6 +204,9 @@ class InfarctDataset(Dataset):
         Seed of the point subsets.
     qrs_length : int
         Samples of every item's QRS (see the module docstring: longer QRS are cropped, shorter padded).
+    healthy_share : float in [0, 1)
+        Add the ``baseline`` row (the healthy heart, all labels 0) to every subject's items, repeated so that
+        it makes about this share of the items (0: no healthy items, the paper's setting).
 
     Attributes
     ----------
@@ -205,7 +223,8 @@ class InfarctDataset(Dataset):
     def __init__(self, path: str | Path, subjects: Sequence[str] | None = None,
                  scenarios: Sequence[str] | None = None, *, n_points: int | None = None,
                  n_coarse: int | None = None, n_dense: int | None = None,
-                 levels: Sequence[Any] | None = None, seed: int = 0, qrs_length: int = QRS_SAMPLES) -> None:
+                 levels: Sequence[Any] | None = None, seed: int = 0, qrs_length: int = QRS_SAMPLES,
+                 healthy_share: float = 0.0) -> None:
         self.path = Path(path)
         with open_dataset(self.path) as ds:
             self.header = ds.header
@@ -220,11 +239,17 @@ class InfarctDataset(Dataset):
             raise ValueError(f"subjects not in {self.path}: {missing[:5]}")
         self.subject_ids: list[str] = list(subjects)
         if scenarios is None:
-            scenarios = inference_scenarios(self.all_scenarios, self.header.scenarios_json)
+            scenarios = _default_scenarios(self.header)
         bad = sorted(set(scenarios) - set(self.all_scenarios))
         if bad:
             raise ValueError(f"scenarios not in {self.path}: {bad}")
-        self.scenario_names: list[str] = list(scenarios)
+        if not 0.0 <= float(healthy_share) < 1.0:
+            raise ValueError(f"healthy_share: expected a value in [0, 1), got {healthy_share!r}")
+        n_healthy = int(round(float(healthy_share) * len(scenarios) / (1.0 - float(healthy_share))))
+        if healthy_share > 0:
+            n_healthy = max(1, n_healthy)
+        #: Item scenarios; ``baseline`` repeated ``n_healthy`` times first when ``healthy_share`` > 0.
+        self.scenario_names: list[str] = ["baseline"] * n_healthy + list(scenarios)
         self._rows = [self.all_scenarios.index(s) for s in self.scenario_names]
         self.n_points, self.n_coarse, self.n_dense = n_points, n_coarse, n_dense
         self.levels = tuple(levels) if levels is not None else None

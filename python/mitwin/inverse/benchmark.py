@@ -12,6 +12,14 @@ Methods, all on the test heart itself:
 * ``nearest``: nearest neighbour by the same QRS distance in a library of B prior infarcts plus the healthy heart.
 * ``template``: the nearest of the paper's 16 templates (a template classifier with exact placement; like the
   paper's classifier it has no "healthy" class).
+* ``cobiveco_net`` (with ``net_run``): the amortised network of :mod:`mitwin.model.cobiveco_net`, given the
+  observed QRS and the healthy QRS of the test heart (one simulation), its ellipsoid decoded on the heart's
+  nodes; score p(infarct).
+* ``vae`` (with ``vae_run``): the dual VAE of :mod:`mitwin.model.train` on the heart's point cloud; score the
+  mean per-node scar probability (the predicted scar share).
+
+The deep models are trained on other subjects (:mod:`mitwin.inverse.training_set`); their records carry the
+amortised inference time per case (``seconds``).
 
 Metrics per infarct case: Dice / precision / recall of scar and BZ, AHA-loc-score (:mod:`mitwin.model.metrics`),
 scar-centroid error (mm), scar-volume error (mL); per healthy case: whether any scar is predicted (false
@@ -51,8 +59,8 @@ __all__ = ["CONDITIONS", "METHODS", "BenchmarkSettings", "benchmark_heart", "obs
 
 #: Observation conditions.
 CONDITIONS: tuple[str, ...] = ("clean", "noise", "speed+10", "speed-10")
-#: Methods compared.
-METHODS: tuple[str, ...] = ("fit", "nearest", "template")
+#: Methods compared (the last two only with a trained run: ``net_run``, ``vae_run``).
+METHODS: tuple[str, ...] = ("fit", "nearest", "template", "cobiveco_net", "vae")
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,8 @@ class BenchmarkSettings:
     cases : {"random", "templates"}
     seed : int
     n_threads : int
+    net_run, vae_run : str, optional
+        Run directories of a trained Cobiveco network and dual VAE (adds the methods ``cobiveco_net`` / ``vae``).
     """
 
     n_random: int = 6
@@ -88,6 +98,8 @@ class BenchmarkSettings:
     cases: str = "random"
     seed: int = 0
     n_threads: int = 1
+    net_run: str | None = None
+    vae_run: str | None = None
 
     def __post_init__(self) -> None:
         bad = [c for c in self.conditions if c not in CONDITIONS]
@@ -135,6 +147,28 @@ def _scores(pred: np.ndarray, truth: np.ndarray, heart: Any, vols: np.ndarray) -
     out["centre_error_mm"] = float(np.linalg.norm(c_p - c_t)) if v_p > 0 else float("nan")
     out["volume_error_ml"] = v_p - v_t
     out["abs_volume_error_ml"] = abs(v_p - v_t)
+    return out
+
+
+def _amortised(s: BenchmarkSettings, heart: Any, coords: tuple[np.ndarray, ...], healthy: np.ndarray
+               ) -> dict[str, Callable[[np.ndarray], dict[str, Any]]]:
+    """method -> prediction of the trained deep models of ``s`` on one heart (loaded once per heart)."""
+    out: dict[str, Callable[[np.ndarray], dict[str, Any]]] = {}
+    if s.net_run is not None:
+        from ..model.cobiveco_net import NetPredictor
+
+        net = NetPredictor.from_run(s.net_run)
+
+        def net_predict(obs: np.ndarray) -> dict[str, Any]:
+            r = net.predict(obs, healthy, coords)
+            return {"labels": r["labels"], "score": r["p_infarct"], "seconds": r["seconds"],
+                    "p_infarct": r["p_infarct"]}
+
+        out["cobiveco_net"] = net_predict
+    if s.vae_run is not None:
+        from ..model.infer import VAEPredictor
+
+        out["vae"] = VAEPredictor.from_run(s.vae_run, heart).predict
     return out
 
 
@@ -200,6 +234,7 @@ def benchmark_heart(heart: Any, subject: int, settings: BenchmarkSettings,
             sig, ln = sim.simulate(lab[None])
             templates.append((name, lab, sig[0], int(ln[0])))
     base = _Baselines(full, lib_labels, templates)
+    deep = _amortised(s, heart, coords, full.healthy_signal)
     if s.cases == "random":
         cases: list[tuple[str, Any, np.ndarray]] = [
             (f"random_{r.k}", r, r.labels(*coords))
@@ -225,6 +260,7 @@ def benchmark_heart(heart: Any, subject: int, settings: BenchmarkSettings,
                               posterior_bandwidth=max(s.posterior_bandwidth, s.relative_bandwidth),
                               n_threads=s.n_threads)
             preds = {"fit": {"labels": fit.labels, "score": fit.p_infarct}, **_nearest(sim, base, obs, fwd.n_nodes)}
+            preds.update({name: predict(obs) for name, predict in deep.items()})
             for method, p in preds.items():
                 r = {**info, "condition": cond, "method": method, "score": p["score"],
                      "detected": bool(np.any(p["labels"] == SCAR)),
@@ -233,6 +269,8 @@ def benchmark_heart(heart: Any, subject: int, settings: BenchmarkSettings,
                     r.update(_scores(p["labels"], truth, heart, vols))
                 if method == "template":
                     r["template_choice"] = p["choice"]
+                if method in deep:
+                    r["seconds"] = p["seconds"]
                 if method == "fit":
                     r.update({"p_infarct": fit.p_infarct, "seconds": fit.seconds + lib_seconds,
                               "n_simulations": fit.n_simulations, "bz_nodes": int(np.sum(fit.labels == BORDER_ZONE))})

@@ -12,7 +12,7 @@ import numpy as np
 
 from .calibration import Reliability, expected_calibration_error
 
-__all__ = ["bins_table", "calibration_table", "detection_auc", "summary_rows", "summary_table"]
+__all__ = ["bins_table", "calibration_table", "detection_auc", "summary_rows", "summary_table", "timing_table"]
 
 #: Columns of the main table: (record key, header, format).
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -130,3 +130,13 @@ def calibration_table(records: Sequence[dict[str, Any]], rel: Reliability | None
         text += (f"\nPer-node scar probability, all conditions: ECE {expected_calibration_error(rel):.4f} over all "
                  f"nodes, {expected_calibration_error(rel, skip_first=True):.3f} over nodes with p >= 0.1.\n")
     return text
+
+
+def timing_table(records: Sequence[dict[str, Any]]) -> str:
+    """Markdown: seconds per case (mean ± sd, max) of every method whose records carry ``seconds``."""
+    rows = []
+    for m in dict.fromkeys(r["method"] for r in records):
+        t = [float(r["seconds"]) for r in records if r["method"] == m and r.get("seconds") is not None]
+        if t:
+            rows.append({"method": m, "seconds per case": _ms(t, ".3g"), "max": f"{max(t):.3g}", "n": str(len(t))})
+    return _markdown(rows)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import csv
 import logging
+import time
 import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +236,45 @@ def infer(run: str | Path, heart: str | Path, qrs: str | Path | np.ndarray | ECG
     summary = f"{out}: {h.n_nodes} nodes\n" + summarise_segments(labels, segs)
     logger.info("%s", summary)
     return summary
+
+
+@dataclass
+class VAEPredictor:
+    """A trained dual VAE ready to label one heart from any number of QRS (the benchmark's ``vae`` method).
+
+    Build it with :meth:`from_run`; the heart's point cloud and its node -> cloud-point map are computed once.
+
+    Attributes
+    ----------
+    model : DualVAE (eval mode)
+    n_points, qrs_length : int, the preset's input sizes
+    cloud : (P, 7) float32, the heart's point cloud (:func:`mitwin.anatomy.pointcloud.point_cloud`)
+    nearest : (N,) int64, each node's nearest cloud point
+    """
+
+    model: Any
+    n_points: int
+    qrs_length: int
+    cloud: np.ndarray
+    nearest: np.ndarray
+
+    @classmethod
+    def from_run(cls, run: str | Path, heart: Any) -> VAEPredictor:
+        """The best checkpoint of a run directory of :func:`mitwin.model.train.train`, on ``heart``."""
+        from ..anatomy.pointcloud import point_cloud
+        from .train import load_run
+
+        model, preset, _ = load_run(run, "best", "cpu")
+        pc = point_cloud(heart, n=min(4096, heart.n_nodes), seed=0)
+        nearest = cKDTree(np.asarray(pc.features[:, :3], dtype=np.float64)).query(np.asarray(heart.points))[1]
+        return cls(model, preset.model.n_points, preset.model.qrs_length, np.asarray(pc.features), nearest)
+
+    def predict(self, observed: np.ndarray) -> dict[str, Any]:
+        """Node labels of one raw (8, T) QRS at 1 kHz: ``labels`` (N,) int8, ``score`` (the mean scar
+        probability over the nodes: the predicted scar share), ``seconds``."""
+        t0 = time.perf_counter()
+        signals = prepare_qrs(np.asarray(observed, dtype=float), self.qrs_length)
+        labels_pc, prob_pc = predict_cloud(self.model, self.n_points, self.cloud, signals)
+        labels = labels_pc[self.nearest].astype(np.int8)
+        return {"labels": labels, "score": float(prob_pc[self.nearest, 2].mean()),
+                "seconds": time.perf_counter() - t0}

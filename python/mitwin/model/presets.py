@@ -99,6 +99,7 @@ class TrainConfig:
     n_target_dense: int | None = None
     prefer_cuda: bool = True
     cpu_threads: int | None = None
+    healthy_share: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,8 @@ def make_dataset(path: str | Path, subjects: list[str], preset: Preset, scenario
     """The dataset of ``subjects`` with the point counts and sampling plan of ``preset``."""
     m, t = preset.model, preset.train
     return InfarctDataset(path, subjects, scenarios, n_points=m.n_points, n_coarse=t.n_target_coarse,
-                          n_dense=t.n_target_dense, levels=m.levels, seed=seed, qrs_length=m.qrs_length)
+                          n_dense=t.n_target_dense, levels=m.levels, seed=seed, qrs_length=m.qrs_length,
+                          healthy_share=t.healthy_share)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

@@ -1,0 +1,187 @@
+"""Training sets of random infarcts drawn per subject, written in the dataset layout of :mod:`mitwin.data.store`.
+
+``mitwin simulate --random N`` adds the same N infarcts (in Cobiveco coordinates) to every subject, as named
+scenarios of the campaign. An amortised model needs many *different* infarcts per heart, irregular and
+double ones included, which no shared scenario list can hold. :func:`write_random_set` therefore draws, for
+the subject with cohort index i, ``random_infarcts(n_random, seed=seed, subject=i, ...)`` (the benchmark's own
+generator, so a training subject's draws are never a test subject's), simulates them with one prepared
+forward model per heart and writes one subject record per heart through the store's own writer
+(:func:`mitwin.data.store.write_part`, :func:`mitwin.data.store.merge`): the same file format as a campaign.
+
+Rows: ``baseline`` (the healthy heart: the "no infarct" examples) and the slots ``random_000`` ...; a slot
+holds a different infarct on every subject. Its record (:meth:`mitwin.inverse.prior.RandomInfarct.to_dict`)
+is kept in the subject's ``parameters_json`` under ``"random_infarcts"`` (:func:`subject_infarcts`); the
+header's ``scenarios_json`` is empty, since no slot has one infarct, and ``config_json`` records the
+generator (``"random_per_subject"``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._version import __version__
+from ..data.store import Header, SubjectRecord, merge, open_dataset, read_header, write_part
+from ..ep.conduction_params import DEFAULT_PARAMS
+from ..ep.leads import ELECTRODES, LEADS
+from ..tissue import get_tissue
+from .prior import RandomInfarct, random_infarcts
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CONFIG_KEY", "random_set_header", "simulate_random_subject", "slot_names", "subject_infarcts",
+           "write_random_set"]
+
+#: Key of the generator's settings in the header's ``config_json``.
+CONFIG_KEY = "random_per_subject"
+
+
+def slot_names(n_random: int) -> tuple[str, ...]:
+    """Row names of the random slots: ``random_000`` ..."""
+    return tuple(f"random_{k:03d}" for k in range(n_random))
+
+
+def random_set_header(n_random: int, *, seed: int = 0, tissue: str = "paper", irregular: float = 0.2,
+                      double: float = 0.1, n_cloud: int = 4096, n_coarse: int = 1024, n_dense: int = 4096) -> Header:
+    """The dataset header of a per-subject random set (module docstring)."""
+    config = {"method": "eikonal", "conduction": DEFAULT_PARAMS.to_dict(), "dt_ms": 1.0, "qrs_storage": "whole",
+              "n_cloud": n_cloud, "n_coarse": n_coarse, "n_dense": n_dense, "tissue": get_tissue(tissue).name,
+              CONFIG_KEY: {"n_random": n_random, "seed": seed, "irregular": irregular, "double": double,
+                           "rule": "random_infarcts(n_random, seed=seed, subject=cohort index)"}}
+    return Header(mitwin_version=__version__, leads=tuple(LEADS), scenario_names=("baseline", *slot_names(n_random)),
+                  scenarios_json="{}", config_json=json.dumps(config, sort_keys=True), dt_ms=1.0)
+
+
+def simulate_random_subject(path: str | Path, index: int, header: Header) -> SubjectRecord:
+    """Simulate the healthy heart and the subject's own random infarcts (settings from ``header``).
+
+    Parameters
+    ----------
+    path : subject mesh (``Heart.load``)
+    index : int
+        The subject's index in its cohort: the ``subject`` of its random draws.
+    header : Header
+        From :func:`random_set_header`.
+    """
+    from ..anatomy.heart import Heart
+    from ..anatomy.pointcloud import point_cloud, surface_targets
+    from ..data.campaign import subject_seed
+    from ..ep.delineation import qrs_duration
+    from ..ep.forward import prepare
+
+    cfg = json.loads(header.config_json)
+    gen = cfg[CONFIG_KEY]
+    path = Path(path)
+    heart = Heart.load(path)
+    draws = random_infarcts(int(gen["n_random"]), seed=int(gen["seed"]), subject=int(index), heart=heart,
+                            tissue=cfg["tissue"], irregular=float(gen["irregular"]), double=float(gen["double"]))
+    coords = (heart.tm, heart.ab, heart.rt, heart.tv)
+    labels = np.stack([np.zeros(heart.n_nodes, dtype=np.int8), *(d.labels(*coords) for d in draws)])
+    t = get_tissue(cfg["tissue"])
+    factors = np.array([1.0, t.bz_factor, t.scar_factor])[labels]
+    fwd = prepare(heart, n_threads=1)
+    batch = fwd.simulate_factors(factors, labels, n_threads=1)
+    length = np.asarray(batch.qrs_length)
+    qrs = np.zeros((labels.shape[0], len(LEADS), int(length.max())), dtype=np.float32)
+    duration = np.empty(labels.shape[0], dtype=np.float32)
+    for k in range(labels.shape[0]):
+        sig = batch.qrs.signals[k, :, : length[k]]
+        qrs[k, :, : length[k]] = sig
+        duration[k] = qrs_duration(sig, header.dt_ms)
+    seed = subject_seed(int(heart.meta.get("seed", 0)), index)
+    n_cloud = int(cfg["n_cloud"])
+    if heart.n_nodes < n_cloud:
+        raise ValueError(f"path: {path.name} has {heart.n_nodes} nodes, fewer than the {n_cloud} cloud points")
+    pc = point_cloud(heart, n=n_cloud, seed=seed)
+    coarse, dense = surface_targets(heart, n_coarse=int(cfg["n_coarse"]), n_dense=int(cfg["n_dense"]), seed=seed)
+    meta = {k: v for k, v in dict(heart.meta).items() if not str(k).endswith("_s")}
+    meta.update(source=path.name, cohort_index=int(index), random_infarcts=[d.to_dict() for d in draws])
+    return SubjectRecord(
+        sid=path.stem, seed=seed, parameters_json=json.dumps(meta, sort_keys=True, default=str),
+        points=heart.points, coords=heart.coords, aha=heart.aha,
+        electrodes=np.stack([np.asarray(heart.electrodes[e], dtype=np.float64) for e in ELECTRODES]),
+        cloud=pc.features, cloud_index=pc.node_index, coarse=coarse, dense=dense, at=batch.at, labels=labels,
+        cloud_labels=labels[:, pc.node_index], qrs=qrs, qrs_length=length.astype(np.int32), qrs_duration=duration)
+
+
+def write_random_set(cohort_dir: str | Path, out: str | Path, subjects: Sequence[int], n_random: int, *,
+                     seed: int = 0, tissue: str = "paper", irregular: float = 0.2, double: float = 0.1,
+                     n_cloud: int = 4096, n_coarse: int = 1024, n_dense: int = 4096,
+                     progress: Callable[[str], None] | None = None) -> Path:
+    """Simulate ``subjects`` (cohort indices) x (healthy + ``n_random`` own random infarcts) into ``out``.
+
+    Parameters
+    ----------
+    cohort_dir : path
+        A cohort folder with ``manifest.json`` (:func:`mitwin.anatomy.cohort.make_cohort`).
+    out : path
+        The dataset file (layout of :mod:`mitwin.data.store`); parts are kept in ``<out>.parts`` until the
+        merge, so an interrupted run resumes.
+    subjects : sequence of int
+        Cohort indices; subject i's infarcts are ``random_infarcts(n_random, seed=seed, subject=i)``.
+    n_random : int
+        Random infarcts per subject (>= 1).
+    seed, tissue, irregular, double
+        As :func:`mitwin.inverse.prior.random_infarcts`.
+    n_cloud, n_coarse, n_dense : int
+        Point-cloud and surface-target sizes (as :class:`mitwin.data.campaign.CampaignSettings`).
+    progress : callable, optional
+        Called with the subject id after each subject.
+
+    Returns
+    -------
+    Path of the dataset.
+    """
+    from ..anatomy.cohort import load_cohort
+
+    if isinstance(n_random, bool) or not isinstance(n_random, (int, np.integer)) or n_random < 1:
+        raise ValueError(f"n_random: expected an integer >= 1, got {n_random!r}")
+    paths = load_cohort(cohort_dir)
+    idx = [int(i) for i in subjects]
+    bad = [i for i in idx if not 0 <= i < len(paths)]
+    if not idx or bad or len(set(idx)) != len(idx):
+        raise ValueError(f"subjects: expected distinct cohort indices in [0, {len(paths)}), got {list(subjects)}")
+    header = random_set_header(int(n_random), seed=seed, tissue=tissue, irregular=irregular, double=double,
+                               n_cloud=n_cloud, n_coarse=n_coarse, n_dense=n_dense)
+    out = Path(out)
+    if out.exists():
+        if read_header(out) != header:
+            raise ValueError(f"out: {out} holds a dataset with other settings; choose another path or delete it")
+        with open_dataset(out) as ds:
+            if {paths[i].stem for i in idx} <= set(ds.subjects):
+                return out
+    parts_dir = out.with_name(out.name + ".parts")
+    parts: dict[str, Path] = {}
+    for i in idx:
+        sid = paths[i].stem
+        part = parts_dir / f"{sid}.h5"
+        if not (part.exists() and read_header(part) == header):
+            t0 = time.perf_counter()
+            write_part(part, header, simulate_random_subject(paths[i], i, header))
+            log.info("%s: %d random infarcts in %.1f s", sid, n_random, time.perf_counter() - t0)
+        parts[sid] = part
+        if progress is not None:
+            progress(sid)
+    merge(parts, out, header)
+    for part in parts.values():
+        part.unlink(missing_ok=True)
+    try:
+        parts_dir.rmdir()
+    except OSError:
+        pass
+    return out
+
+
+def subject_infarcts(parameters_json: str) -> list[RandomInfarct]:
+    """The random infarcts of one subject of a per-subject set, in slot order (from its ``parameters_json``)."""
+    data: Any = json.loads(parameters_json)
+    if not isinstance(data, dict) or "random_infarcts" not in data:
+        raise ValueError("parameters_json: not a subject of a per-subject random set (no 'random_infarcts')")
+    return [RandomInfarct.from_dict(d) for d in data["random_infarcts"]]
+
