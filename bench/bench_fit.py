@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", default="run")
     p.add_argument("--net", default=None, metavar="RUN", help="run directory of a trained Cobiveco network")
     p.add_argument("--vae", default=None, metavar="RUN", help="run directory of a trained dual VAE")
+    p.add_argument("--methods", nargs="*", default=None, help="which of fit nearest template run (default all)")
+    p.add_argument("--merge", nargs="+", default=(), metavar="TAG",
+                   help="also tabulate the cached records of these tags (same subjects), e.g. a deep-model-only run")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     s = BenchmarkSettings(n_random=a.n_random, n_simulations=a.budget, cases=a.cases, seed=a.seed,
@@ -100,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         s = replace(s, relative_bandwidth=a.relative_bandwidth)
     if a.conditions:
         s = replace(s, conditions=tuple(a.conditions))
+    if a.methods is not None:
+        s = replace(s, methods=tuple(a.methods))
     out = Path(a.out)
     records: list[dict] = []
     rel: Reliability | None = None
@@ -116,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                                                               ("edges", "counts", "prob_sum", "positives")}}
             write_text_atomic(cache, json.dumps(data, default=float))
         records += data["records"]
+        for tag in a.merge:
+            records += json.loads((out / f"{tag}_subject{subject}.json").read_text())["records"]
         r = Reliability(*(np.asarray(data["reliability"][k]) for k in ("edges", "counts", "prob_sum", "positives")))
         rel = r if rel is None else rel + r
     assert rel is not None

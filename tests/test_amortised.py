@@ -216,3 +216,23 @@ def test_inputs_are_checked():
         TrainSettings(healthy_share=1.0)
     with pytest.raises(ValueError, match="n_random"):
         write_random_set(".", "x.h5", [0], 0)
+
+
+def test_cli_per_subject_random_set_and_train_net(cohort, tmp_path, capsys):
+    from mitwin.cli import main
+    from mitwin.data.store import open_dataset
+    from mitwin.inverse.prior import random_infarcts
+    from mitwin.inverse.training_set import subject_infarcts
+
+    out = tmp_path / "set.h5"
+    assert main(["simulate", "--cohort", str(cohort), "--out", str(out), "--random", "2", "--random-per-subject",
+                 "--indices", "0", "2", "--random-seed", "5"]) == 0
+    with open_dataset(out) as ds:
+        assert sorted(ds.subjects) == ["subject_000", "subject_002"]
+        recs = subject_infarcts(str(ds.subject("subject_002").attrs["parameters_json"]))
+    assert [r.subject for r in recs] == [2, 2] and [r.seed for r in recs] == [5, 5]
+    assert recs[0].params.tolist() != random_infarcts(1, seed=5, subject=0)[0].params.tolist()
+    assert main(["simulate", "--cohort", str(cohort), "--out", str(tmp_path / "y.h5"), "--indices", "0"]) != 0
+    assert "--random-per-subject needs --random N" in capsys.readouterr().err
+    assert main(["train-net", str(out), "--out", str(tmp_path / "net"), "--val", "subject_000", "--epochs", "1"]) == 0
+    assert (tmp_path / "net" / "net.pt").is_file()

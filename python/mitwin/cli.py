@@ -47,6 +47,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from .infarct import load_scenarios, paper_scenarios
 
     settings = None
+    if args.random_per_subject or args.indices is not None:
+        return _simulate_per_subject(args)
     if args.random:  # the paper's 17 and N random infarcts, the same on every subject
         from .infarct import ScenarioSet
         from .inverse.prior import random_scenarios
@@ -69,6 +71,37 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate_per_subject(args: argparse.Namespace) -> int:
+    """``--random N --random-per-subject``: every subject its own N random infarcts (training sets)."""
+    from .anatomy.cohort import load_cohort
+    from .inverse.training_set import write_random_set
+
+    if not args.random_per_subject or args.random < 1 or args.scenarios is not None:
+        raise ValueError("--random-per-subject needs --random N (N >= 1) and no --scenarios; --indices only "
+                         "goes with --random-per-subject")
+    n = len(load_cohort(args.cohort))
+    indices = args.indices if args.indices is not None else list(range(args.subjects or n))
+    out = write_random_set(args.cohort, args.out, indices, args.random, seed=args.random_seed,
+                           tissue=args.tissue or "paper", progress=lambda sid: print(sid, flush=True))
+    print(f"dataset: {out}")
+    return 0
+
+
+def _cmd_train_net(args: argparse.Namespace) -> int:
+    from .data.store import open_dataset
+    from .model.cobiveco_train import TrainSettings, load_net_data, train_net
+
+    with open_dataset(args.dataset) as ds:
+        ids = sorted(ds.subjects)
+    val_ids = list(args.val or [])
+    train_ids = [s for s in ids if s not in val_ids]
+    settings = TrainSettings(epochs=args.epochs, time_budget_s=args.time_budget, seed=args.seed)
+    run = train_net(load_net_data(args.dataset, train_ids), load_net_data(args.dataset, val_ids) if val_ids else None,
+                    args.out, settings, info={"dataset": str(args.dataset)})
+    print(f"run: {run}")
+    return 0
+
+
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
     from .analysis.sensitivity import run_sensitivity
 
@@ -80,8 +113,10 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .model.train import train
 
+    overrides = {k: v for k, v in (("healthy_share", args.healthy_share), ("time_budget_s", args.time_budget))
+                 if v is not None}
     run = train(args.dataset, args.out, preset=args.preset, epochs=args.epochs, seed=args.seed,
-                device=args.device, progress=True)
+                device=args.device, progress=True, **overrides)
     print(f"run: {run}")
     return 0
 
@@ -240,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random", type=int, default=0, metavar="N",
                    help="add N random ellipsoid infarcts (mitwin.inverse.prior; the same on every subject)")
     p.add_argument("--random-seed", type=int, default=0)
+    p.add_argument("--random-per-subject", action="store_true",
+                   help="every subject gets its own N random infarcts (also irregular and double ones) and the "
+                        "healthy heart, drawn with subject = its cohort index (training sets; tissue default paper)")
+    p.add_argument("--indices", type=int, nargs="+", default=None, help="cohort indices (with --random-per-subject)")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("sensitivity", help="DTW, QRS biomarkers and figures from a dataset")
@@ -256,7 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--healthy-share", type=float, default=None, help="share of healthy (baseline) items")
+    p.add_argument("--time-budget", type=float, default=None, help="stop after the epoch that passes this many s")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("train-net", help="train the Cobiveco network (QRS -> p(infarct) and ellipsoid)")
+    p.add_argument("dataset", type=Path, help="a per-subject random set (simulate --random-per-subject)")
+    p.add_argument("--out", type=Path, default=Path("net"))
+    p.add_argument("--val", nargs="+", default=None, help="validation subject ids (the rest train)")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--time-budget", type=float, default=None, help="seconds")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_train_net)
 
     p = sub.add_parser("evaluate", help="Dice / precision / recall / AHA-loc-score per scenario (Table I)")
     p.add_argument("run", type=Path)

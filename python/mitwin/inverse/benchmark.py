@@ -82,6 +82,8 @@ class BenchmarkSettings:
     n_threads : int
     net_run, vae_run : str, optional
         Run directories of a trained Cobiveco network and dual VAE (adds the methods ``cobiveco_net`` / ``vae``).
+    methods : tuple of str
+        Which of ``fit``, ``nearest``, ``template`` run (e.g. only the deep models: ``()``).
     """
 
     n_random: int = 6
@@ -100,8 +102,12 @@ class BenchmarkSettings:
     n_threads: int = 1
     net_run: str | None = None
     vae_run: str | None = None
+    methods: tuple[str, ...] = ("fit", "nearest", "template")
 
     def __post_init__(self) -> None:
+        bad_m = [m for m in self.methods if m not in METHODS[:3]]
+        if bad_m:
+            raise ValueError(f"methods: expected some of {METHODS[:3]}, got {bad_m}")
         bad = [c for c in self.conditions if c not in CONDITIONS]
         if bad:
             raise ValueError(f"conditions: expected some of {CONDITIONS}, got {bad}")
@@ -255,11 +261,15 @@ def benchmark_heart(heart: Any, subject: int, settings: BenchmarkSettings,
         for cond in s.conditions:
             rng = np.random.default_rng([s.seed, subject, ci, CONDITIONS.index(cond)])
             obs = observe(heart, truth, cond, tissue=s.tissue, noise=s.noise, rng=rng, forwards=forwards)
-            fit = fit_infarct(heart, obs, seed=s.seed, n_simulations=s.n_simulations, forward=fwd, library=fit_lib,
-                              bandwidth=s.bandwidth, relative_bandwidth=s.relative_bandwidth,
-                              posterior_bandwidth=max(s.posterior_bandwidth, s.relative_bandwidth),
-                              n_threads=s.n_threads)
-            preds = {"fit": {"labels": fit.labels, "score": fit.p_infarct}, **_nearest(sim, base, obs, fwd.n_nodes)}
+            preds: dict[str, dict[str, Any]] = {}
+            fit = None
+            if "fit" in s.methods:
+                fit = fit_infarct(heart, obs, seed=s.seed, n_simulations=s.n_simulations, forward=fwd,
+                                  library=fit_lib, bandwidth=s.bandwidth, relative_bandwidth=s.relative_bandwidth,
+                                  posterior_bandwidth=max(s.posterior_bandwidth, s.relative_bandwidth),
+                                  n_threads=s.n_threads)
+                preds["fit"] = {"labels": fit.labels, "score": fit.p_infarct}
+            preds.update({k: v for k, v in _nearest(sim, base, obs, fwd.n_nodes).items() if k in s.methods})
             preds.update({name: predict(obs) for name, predict in deep.items()})
             for method, p in preds.items():
                 r = {**info, "condition": cond, "method": method, "score": p["score"],
@@ -271,7 +281,7 @@ def benchmark_heart(heart: Any, subject: int, settings: BenchmarkSettings,
                     r["template_choice"] = p["choice"]
                 if method in deep:
                     r["seconds"] = p["seconds"]
-                if method == "fit":
+                if method == "fit" and fit is not None:
                     r.update({"p_infarct": fit.p_infarct, "seconds": fit.seconds + lib_seconds,
                               "n_simulations": fit.n_simulations, "bz_nodes": int(np.sum(fit.labels == BORDER_ZONE))})
                     if rec is not None:
@@ -280,7 +290,8 @@ def benchmark_heart(heart: Any, subject: int, settings: BenchmarkSettings,
                         for lv, ok in centre_covered(fit.sample_scar_centre, fit.weights, c_t).items():
                             r[f"centre_cov{int(lv * 100)}"] = ok
                 records.append(r)
-            rel = rel + reliability(fit.scar_probability, truth == SCAR)
+            if fit is not None:
+                rel = rel + reliability(fit.scar_probability, truth == SCAR)
         if progress is not None:
             progress(f"subject {subject} {case}")
     return records, rel

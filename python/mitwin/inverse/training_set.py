@@ -71,7 +71,7 @@ def simulate_random_subject(path: str | Path, index: int, header: Header) -> Sub
     """
     from ..anatomy.heart import Heart
     from ..anatomy.pointcloud import point_cloud, surface_targets
-    from ..data.campaign import subject_seed
+    from ..data.campaign import _cloud, subject_seed
     from ..ep.delineation import qrs_duration
     from ..ep.forward import prepare
 
@@ -95,10 +95,7 @@ def simulate_random_subject(path: str | Path, index: int, header: Header) -> Sub
         qrs[k, :, : length[k]] = sig
         duration[k] = qrs_duration(sig, header.dt_ms)
     seed = subject_seed(int(heart.meta.get("seed", 0)), index)
-    n_cloud = int(cfg["n_cloud"])
-    if heart.n_nodes < n_cloud:
-        raise ValueError(f"path: {path.name} has {heart.n_nodes} nodes, fewer than the {n_cloud} cloud points")
-    pc = point_cloud(heart, n=n_cloud, seed=seed)
+    cloud, cloud_index = _cloud(heart, int(cfg["n_cloud"]), seed, point_cloud)  # as the campaign samples it
     coarse, dense = surface_targets(heart, n_coarse=int(cfg["n_coarse"]), n_dense=int(cfg["n_dense"]), seed=seed)
     meta = {k: v for k, v in dict(heart.meta).items() if not str(k).endswith("_s")}
     meta.update(source=path.name, cohort_index=int(index), random_infarcts=[d.to_dict() for d in draws])
@@ -106,8 +103,8 @@ def simulate_random_subject(path: str | Path, index: int, header: Header) -> Sub
         sid=path.stem, seed=seed, parameters_json=json.dumps(meta, sort_keys=True, default=str),
         points=heart.points, coords=heart.coords, aha=heart.aha,
         electrodes=np.stack([np.asarray(heart.electrodes[e], dtype=np.float64) for e in ELECTRODES]),
-        cloud=pc.features, cloud_index=pc.node_index, coarse=coarse, dense=dense, at=batch.at, labels=labels,
-        cloud_labels=labels[:, pc.node_index], qrs=qrs, qrs_length=length.astype(np.int32), qrs_duration=duration)
+        cloud=cloud, cloud_index=cloud_index, coarse=coarse, dense=dense, at=batch.at, labels=labels,
+        cloud_labels=labels[:, cloud_index], qrs=qrs, qrs_length=length.astype(np.int32), qrs_duration=duration)
 
 
 def write_random_set(cohort_dir: str | Path, out: str | Path, subjects: Sequence[int], n_random: int, *,

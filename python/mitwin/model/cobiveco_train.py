@@ -291,15 +291,22 @@ def train_net(train: NetData, val: NetData | None, out: str | Path, settings: Tr
                 best = score
                 save_checkpoint({"model": model.state_dict(), "config": config.to_dict(), "epoch": epoch,
                                  "score": float(score)}, out / CHECKPOINT)
+            _write_info(out, model, train, val, s, config, log, best, row["time_s"], info)
             if s.time_budget_s is not None and row["time_s"] >= s.time_budget_s:
                 logger.info("time budget reached after epoch %d", epoch)
                 break
     finally:
         torch.set_num_threads(old_threads)
-    n_par = sum(p.numel() for p in model.parameters())
-    meta = {"format": "mitwin-cobiveco-net", "settings": asdict(s), "config": config.to_dict(),
-            "n_parameters": n_par, "n_train_rows": len(train), "train_subjects": train.subject_ids,
-            "val_subjects": val.subject_ids if val is not None else [], "seconds": time.perf_counter() - t0,
-            "best_score": float(best), "log": log, **(info or {})}
-    write_text_atomic(out / NET_FILE, json.dumps(meta, indent=1))
+    _write_info(out, model, train, val, s, config, log, best, time.perf_counter() - t0, info)
     return out
+
+
+def _write_info(out: Path, model: CobivecoNet, train: NetData, val: NetData | None, s: TrainSettings,
+                config: NetConfig, log: list[dict[str, float]], best: float, seconds: float,
+                info: dict[str, Any] | None) -> None:
+    """``net.json``: settings, sizes, subjects and the per-epoch log (rewritten after every epoch)."""
+    meta = {"format": "mitwin-cobiveco-net", "settings": asdict(s), "config": config.to_dict(),
+            "n_parameters": sum(p.numel() for p in model.parameters()), "n_train_rows": len(train),
+            "train_subjects": train.subject_ids, "val_subjects": val.subject_ids if val is not None else [],
+            "seconds": seconds, "best_score": float(best), "log": log, **(info or {})}
+    write_text_atomic(out / NET_FILE, json.dumps(meta, indent=1))
