@@ -175,9 +175,11 @@ def test_vae_trains_with_healthy_items(random_set, tmp_path):
     assert ds.scenario_names == ["baseline"] + [f"random_{k:03d}" for k in range(4)]
     healthy = [ds[i] for i in range(len(ds)) if ds.scenario_names[ds.items[i][1]] == "baseline"]
     assert healthy and all(int(item["labels"].sum()) == 0 for item in healthy)
-    run = train(random_set, tmp_path / "vae", "tiny", epochs=1, progress=False, healthy_share=0.2)
+    run = train(random_set, tmp_path / "vae", "tiny", epochs=1, progress=False, healthy_share=0.2,
+                val_subjects=["subject_000"])
     info = json.loads((run / "run.json").read_text())
     assert info["scenarios"][0] == "baseline" and info["preset"]["train"]["healthy_share"] == 0.2
+    assert info["split"] == {"train": ["subject_001", "subject_002"], "val": ["subject_000"], "test": []}
     assert np.isfinite(json.loads((run / "log.json").read_text())[0]["train_total"])
 
 

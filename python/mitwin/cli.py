@@ -116,7 +116,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("healthy_share", args.healthy_share), ("time_budget_s", args.time_budget))
                  if v is not None}
     run = train(args.dataset, args.out, preset=args.preset, epochs=args.epochs, seed=args.seed,
-                device=args.device, progress=True, **overrides)
+                device=args.device, progress=True, val_subjects=args.val, **overrides)
     print(f"run: {run}")
     return 0
 
@@ -296,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--healthy-share", type=float, default=None, help="share of healthy (baseline) items")
+    p.add_argument("--val", nargs="+", default=None, help="validation subject ids (the rest train; no test split)")
     p.add_argument("--time-budget", type=float, default=None, help="stop after the epoch that passes this many s")
     p.set_defaults(func=_cmd_train)
 

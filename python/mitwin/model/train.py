@@ -210,7 +210,7 @@ def _write_logs(out: Path, log: list[dict[str, float]]) -> None:
 
 def train(dataset: str | Path, out: str | Path, preset: str | Preset = "cpu", epochs: int | None = None,
           seed: int = 0, device: str | torch.device | None = None, progress: bool = True,
-          **overrides: Any) -> Path:
+          val_subjects: list[str] | None = None, **overrides: Any) -> Path:
     """Train the model on ``dataset`` into the run directory ``out`` (resumes if it holds a run).
 
     Parameters
@@ -225,6 +225,10 @@ def train(dataset: str | Path, out: str | Path, preset: str | Preset = "cpu", ep
     device : torch device (default: CUDA when available and the preset prefers it, else CPU)
     progress : bool
         Show a tqdm bar.
+    val_subjects : list of str, optional
+        Validation subjects; every other subject of the file trains and none is held out as a test set (for
+        training sets whose test subjects live elsewhere, e.g. the random-infarct benchmark's). Default: the
+        paper's split by subject (:func:`mitwin.data.torchdata.split_subjects`).
     **overrides
         Fields of the preset's model/loss/train settings, e.g. ``lambda_compact=0`` (ablation) or
         ``use_pc_branch=False``.
@@ -240,7 +244,7 @@ def train(dataset: str | Path, out: str | Path, preset: str | Preset = "cpu", ep
     if threads:
         torch.set_num_threads(threads)
     try:
-        return _train(dataset, out, p, epochs, seed, dev, progress, overrides)
+        return _train(dataset, out, p, epochs, seed, dev, progress, overrides, val_subjects)
     finally:
         torch.set_num_threads(old_threads)
 
@@ -268,7 +272,8 @@ def _check_same_run(old: dict[str, Any], info: dict[str, Any], out: Path) -> Non
 
 
 def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, seed: int,
-           dev: torch.device, progress: bool, overrides: dict[str, Any]) -> Path:
+           dev: torch.device, progress: bool, overrides: dict[str, Any], val_subjects: list[str] | None = None
+           ) -> Path:
     if epochs is not None:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
@@ -281,7 +286,14 @@ def _train(dataset: str | Path, out: str | Path, p: Preset, epochs: int | None, 
     dataset = Path(dataset)
     with open_dataset(dataset) as ds:
         subject_ids = sorted(ds.subjects)
-    train_ids, val_ids, test_ids = split_subjects(subject_ids, "paper", seed)
+    if val_subjects is None:
+        train_ids, val_ids, test_ids = split_subjects(subject_ids, "paper", seed)
+    else:
+        val_ids = sorted(str(v) for v in val_subjects)
+        unknown = sorted(set(val_ids) - set(subject_ids))
+        if unknown or not val_ids or len(val_ids) >= len(subject_ids):
+            raise ValueError(f"val_subjects: expected some but not all subjects of {dataset}, got {val_ids}")
+        train_ids, test_ids = [s for s in subject_ids if s not in val_ids], []
 
     out = Path(out)
     info_path = out / RUN_FILE
