@@ -16,4 +16,7 @@ benchmark, calibration, report, figures
     The random-infarct benchmark with its baselines, coverage and reliability, its tables, the PNG figures.
 command, demo
     ``mitwin fit`` (VTU, JSON, PNG) and the inverse stage of ``mitwin demo``.
+training_set
+    Training sets of random infarcts drawn per subject (healthy heart included), in the dataset layout, for
+    the amortised models of :mod:`mitwin.model` (``cobiveco_net``, the dual VAE).
 """
