@@ -20,10 +20,10 @@ from mitwin.ep.conduction import (
     root_nodes,
 )
 
-# the full run of the README: 12 subjects x (own pose + 5 random poses); CI runs 3 x (1 + 2)
+# The full run of the README: two cohorts at the default resolution (seed 0, on which the defaults were chosen,
+# and seed 1, kept out of that choice), 12 subjects x (own pose + 5 random poses) each; CI runs 2 x (1 + 2) of seed 0.
 FULL = os.environ.get("MITWIN_FULL_CONDUCTION") == "1"
-N_SUBJECTS, N_POSES = (12, 5) if FULL else (3, 2)
-RES = 4.0  # mm
+SEEDS, N_SUBJECTS, N_POSES = ((0, 1), 12, 5) if FULL else ((0,), 2, 2)
 
 
 def test_params_validate_and_round_trip():
@@ -31,7 +31,7 @@ def test_params_validate_and_round_trip():
     assert ConductionParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
     q = p.with_site("rv_free_wall_anterior", t0=6.5, rt=1.25)
     assert q.sites["rv_free_wall_anterior"].t0 == 6.5 and q.sites["rv_free_wall_anterior"].rt == 0.25
-    assert p.sites["rv_free_wall_anterior"].t0 == 8.0  # the original is unchanged
+    assert p.sites["rv_free_wall_anterior"].t0 == 9.0  # the original is unchanged
     with pytest.raises(ValueError, match="sparse_speed"):
         p.with_changes(sparse_speed=0.0)
     with pytest.raises(ValueError, match="speeds"):
@@ -95,13 +95,22 @@ def test_timings(slab):
 
 
 @pytest.fixture(scope="session")
-def cohort_hearts(tmp_path_factory):
+def cohorts(tmp_path_factory):
+    """seed -> hearts of the virtual cohort at its default resolution (1.9 mm, ~30k nodes)."""
     pytest.importorskip("cardiac_geometries_core")
+    from pathlib import Path
+
     from mitwin.anatomy.cohort import make_cohort
     from mitwin.anatomy.heart import Heart
 
-    out = os.environ.get("MITWIN_COHORT_CACHE") or tmp_path_factory.mktemp("cohort4")
-    return [Heart.load(p) for p in make_cohort(N_SUBJECTS, seed=0, out=out, resolution_mm=RES)]
+    base = Path(os.environ.get("MITWIN_COHORT_CACHE") or tmp_path_factory.mktemp("cohorts"))
+    return {seed: [Heart.load(p) for p in make_cohort(N_SUBJECTS, seed=seed, out=base / f"seed{seed}")]
+            for seed in SEEDS}
+
+
+@pytest.fixture(scope="session")
+def cohort_hearts(cohorts):
+    return cohorts[0]
 
 
 @pytest.mark.slow
@@ -130,34 +139,39 @@ def _criteria(heart, conduction):
 
 
 @pytest.mark.slow
-def test_healthy_ecg_on_the_cohort_in_several_poses(cohort_hearts):
-    """Default conduction, each subject in its own pose and in random anatomical poses (repose): frontal axis
-    -30..+90 deg and V6 net positive on every one, V1 net negative on >= 90 %, QRS >= 65 ms, and all five
-    criteria of mitwin.ep.criteria on at least 2/3 of them; the paper's system is normal less often."""
+def test_healthy_ecg_on_the_cohort_in_several_poses(cohorts):
+    """Default conduction, each subject in its own pose and in random anatomical poses (repose), against the
+    normal ranges of mitwin.ep.criteria. CI (2 subjects x 3 poses of the cohort the defaults were chosen on):
+    every one normal. Full run, on each cohort, also the held-out one: V6 net positive everywhere, axis and
+    V1 normal on >= 90 %, all five criteria on >= 75 %, and more often than with the paper's system."""
     from mitwin.anatomy.cohort import random_poses, repose
 
-    rows = []
-    for i, heart in enumerate(cohort_hearts):
-        for k, angles in enumerate([None, *random_poses(N_POSES, seed=i)]):
-            h = heart if angles is None else repose(heart, *angles)
-            new, old = _criteria(h, DEFAULT_PARAMS), _criteria(h, ConductionParams.paper())
-            rows.append((i, k, new, old))
-            print(f"subject {i} pose {k}: default {new.summary()} | paper {old.summary()}")
-    new = [r[2] for r in rows]
-    old = [r[3] for r in rows]
-    print(f"normal: default {sum(c.normal for c in new)} of {len(new)}, paper {sum(c.normal for c in old)}")
-    for c in new:
-        assert c.passed["axis"] and c.passed["v6_positive"] and c.qrs_ms >= 65.0, c.summary()
-    assert sum(c.passed["v1_negative"] for c in new) >= 0.9 * len(new)
-    assert sum(c.normal for c in new) >= 2 * len(new) / 3
-    assert sum(c.normal for c in new) > sum(c.normal for c in old)
+    for seed, hearts in cohorts.items():
+        rows = []
+        for i, heart in enumerate(hearts):
+            for k, angles in enumerate([None, *random_poses(N_POSES, seed=i)]):
+                h = heart if angles is None else repose(heart, *angles)
+                new, old = _criteria(h, DEFAULT_PARAMS), _criteria(h, ConductionParams.paper())
+                rows.append((i, k, new, old))
+                print(f"seed {seed} subject {i} pose {k}: default {new.summary()} | paper {old.summary()}")
+        new = [r[2] for r in rows]
+        n_new, n_old = sum(c.normal for c in new), sum(r[3].normal for r in rows)
+        print(f"seed {seed}: normal with the defaults {n_new} of {len(new)}, with the paper's system {n_old}")
+        if not FULL:
+            assert all(c.normal for c in new), [c.summary() for c in new if not c.normal]
+        assert all(c.passed["v6_positive"] for c in new)
+        for key in ("axis", "v1_negative"):
+            assert sum(c.passed[key] for c in new) >= 0.9 * len(new), key
+        assert n_new >= 0.75 * len(new)
+        assert n_new > n_old
 
 
 @pytest.mark.slow
 def test_healthy_ecg_on_meshes_given_in_random_frames(cohort_hearts):
     """A subject's mesh handed to Heart.from_labelled_mesh in a random rigid frame (uniform rotation, 100 mm
     shift) is moved into the standard pose (pose="auto"), gets standard electrodes and coordinates anew,
-    and its healthy ECG keeps a normal axis, V1 net negative and V6 net positive."""
+    and its healthy ECG keeps a normal axis and V6 net positive, V1 net negative on >= 90 % and all five
+    criteria on >= 75 % (CI: one subject, one frame, normal)."""
     from scipy.spatial.transform import Rotation
 
     from mitwin.anatomy.electrodes import Torso
@@ -180,3 +194,4 @@ def test_healthy_ecg_on_meshes_given_in_random_frames(cohort_hearts):
     for c in results:
         assert c.passed["axis"] and c.passed["v6_positive"], c.summary()
     assert sum(c.passed["v1_negative"] for c in results) >= 0.9 * len(results)
+    assert sum(c.normal for c in results) >= 0.75 * len(results)

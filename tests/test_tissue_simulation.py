@@ -89,9 +89,9 @@ def test_simulate_command_line_records_the_tissue(cohort, tmp_path):
 @pytest.mark.slow
 def test_blocked_scar_gives_clinical_qrs_durations(tmp_path):
     """A default-resolution subject (1.9 mm, the cohort's default) with the blocked preset: healthy QRS in the
-    normal adult range, every inference scenario inside the clinical post-MI range (VALIANT, Solomon et al.
-    2006, ancillary analysis: quartiles < 75, 75-88, 89-108, > 108 ms; >= 120 ms in ~6 % of survivors), far from
-    the several hundred ms of the paper's slow scar on the same heart."""
+    normal adult range (75-105 ms), every inference scenario within 80-160 ms, inside the clinical post-MI
+    range (VALIANT, Solomon et al. 2006, ancillary analysis: quartiles < 75, 75-88, 89-108, > 108 ms; >= 120 ms
+    in ~6 % of survivors), far from the several hundred ms of the paper's slow scar on the same heart."""
     import mitwin
     from mitwin.anatomy.cohort import make_cohort
     from mitwin.ep.delineation import qrs_duration
@@ -106,6 +106,6 @@ def test_blocked_scar_gives_clinical_qrs_durations(tmp_path):
         durations[tissue] = np.array([qrs_duration(batch[k].qrs) for k in range(len(batch))])
     healthy, mi = durations["blocked"][0], durations["blocked"][1:]
     assert 75.0 <= healthy <= 105.0
-    assert np.all((mi >= 75.0) & (mi <= 160.0)), dict(zip(names, mi.round()))
+    assert np.all((mi >= 80.0) & (mi <= 160.0)), dict(zip(names, mi.round()))
     assert durations["paper"][0] == healthy  # the tissue does not touch the healthy heart
     assert durations["paper"][1:].max() > 200.0 > mi.max()
