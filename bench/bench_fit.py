@@ -6,7 +6,7 @@ in a same-heart library of the same budget; the fit must be at least as good on 
 As a script, the full random-infarct benchmark (README "Inverse inference beyond the templates"); every
 subject's records are cached as JSON in ``--out`` so that an interrupted run resumes:
 
-    python bench/bench_fit.py --cohort /tmp/inv/cohort4 --subjects 2 3 4 5 6 7 --n-random 6 \\
+    python bench/bench_fit.py --cohort cohort4 --subjects 2 3 4 5 6 7 --n-random 6 \\
         --budget 800 --out bench/results/inverse --tag test
 
 ``--net RUN`` / ``--vae RUN`` add the trained deep models (:mod:`mitwin.model.cobiveco_train`,
