@@ -44,7 +44,7 @@ from .store import Header, SubjectRecord, merge, open_dataset, read_header, vali
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CampaignSettings", "run_campaign", "simulate_subject", "subject_seed"]
+__all__ = ["CampaignSettings", "merge_parts", "parts_folder", "run_campaign", "simulate_subject", "subject_seed"]
 
 #: Called in the calling process after each subject's part file is written (tests use it to
 #: interrupt a campaign half way).
@@ -288,7 +288,7 @@ def run_campaign(cohort_dir: str | Path, out: str | Path, subjects: int | None =
     header = settings.header()
     existing = set(_existing_subjects(out, header))
     wanted = {p.stem: (i, p) for i, p in enumerate(paths)}
-    parts_dir = out.with_name(out.name + ".parts")
+    parts_dir = parts_folder(out)
     for leftover in [out, *(parts_dir / f"{sid}.h5" for sid in wanted)]:
         remove_leftovers(leftover)  # temporaries of a killed merge or part write
     if set(wanted) <= existing:
@@ -302,11 +302,21 @@ def run_campaign(cohort_dir: str | Path, out: str | Path, subjects: int | None =
         _run(todo, wanted, parts, header, settings, n_workers, scheduler, progress)
     sources: dict[str, Path] = {sid: out for sid in existing}
     sources.update(parts)
+    return merge_parts(sources, out, header, parts)
+
+
+def parts_folder(out: Path) -> Path:
+    """The folder of the per-subject part files of the dataset ``out`` while it is being built."""
+    return out.with_name(out.name + ".parts")
+
+
+def merge_parts(sources: dict[str, Path], out: Path, header: Header, parts: dict[str, Path]) -> Path:
+    """Merge ``sources`` (sid -> file) into ``out``, then delete the part files and their folder (if empty)."""
     merge(sources, out, header)
     for part in parts.values():
         part.unlink(missing_ok=True)
     try:
-        parts_dir.rmdir()
+        parts_folder(out).rmdir()
     except OSError:
         pass
     return out

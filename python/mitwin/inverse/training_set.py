@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..data.store import Header, SubjectRecord, merge, open_dataset, read_header, write_part
+from ..data.campaign import merge_parts, parts_folder
+from ..data.store import Header, SubjectRecord, open_dataset, read_header, write_part
 from ..ep.conduction_params import DEFAULT_PARAMS
 from ..ep.leads import ELECTRODES, LEADS
 from ..tissue import get_tissue
@@ -153,7 +154,7 @@ def write_random_set(cohort_dir: str | Path, out: str | Path, subjects: Sequence
         with open_dataset(out) as ds:
             if {paths[i].stem for i in idx} <= set(ds.subjects):
                 return out
-    parts_dir = out.with_name(out.name + ".parts")
+    parts_dir = parts_folder(out)
     parts: dict[str, Path] = {}
     for i in idx:
         sid = paths[i].stem
@@ -165,14 +166,7 @@ def write_random_set(cohort_dir: str | Path, out: str | Path, subjects: Sequence
         parts[sid] = part
         if progress is not None:
             progress(sid)
-    merge(parts, out, header)
-    for part in parts.values():
-        part.unlink(missing_ok=True)
-    try:
-        parts_dir.rmdir()
-    except OSError:
-        pass
-    return out
+    return merge_parts(dict(parts), out, header, parts)
 
 
 def subject_infarcts(parameters_json: str) -> list[RandomInfarct]:
