@@ -116,6 +116,62 @@ def test_net_loss_falls_and_checkpoint_is_weights_only(tmp_path):
     pred = NetPredictor.from_run(run)
     for a, b in zip(pred.model.state_dict().values(), ckpt["model"].values()):
         assert torch.equal(a, b)
+    # the detection threshold was chosen on the validation rows and is the one the predictor applies
+    info = json.loads((run / "net.json").read_text())
+    assert pred.threshold == info["threshold"] and 0.05 <= pred.threshold <= 0.95
+    assert info["val_sensitivity"] + info["val_specificity"] > 1.5
+
+
+def test_choose_threshold_maximises_youden():
+    from mitwin.model.cobiveco_train import THRESHOLDS, choose_threshold
+
+    rng = np.random.default_rng(0)
+    healthy, infarct = rng.uniform(0.0, 0.8, 40), rng.uniform(0.85, 1.0, 200)
+    p = np.concatenate([healthy, infarct])
+    truth = np.arange(p.size) >= healthy.size
+    r = choose_threshold(p, truth)
+    # every candidate in (max healthy, min infarct] separates both; the one nearest 0.5 is the smallest
+    assert r["threshold"] == THRESHOLDS[THRESHOLDS > healthy.max()].min()
+    assert r["val_sensitivity"] == 1.0 and r["val_specificity"] == 1.0
+    # overlapping classes: brute force over every candidate
+    p2 = np.concatenate([rng.uniform(0.0, 0.7, 50), rng.uniform(0.3, 1.0, 50)])
+    t2 = np.arange(100) >= 50
+    j = [np.mean(p2[t2] >= t) + np.mean(p2[~t2] < t) for t in THRESHOLDS]
+    got = choose_threshold(p2, t2)
+    assert got["val_sensitivity"] + got["val_specificity"] == pytest.approx(max(j))
+    with pytest.raises(ValueError, match="both infarct and healthy"):
+        choose_threshold(p2[t2], t2[t2])
+
+
+def test_healthy_variants_with_conduction_spread(cohort, tmp_path):
+    from mitwin.anatomy.heart import Heart
+    from mitwin.data.store import open_dataset, read_arrays
+    from mitwin.ep.conduction import DEFAULT_PARAMS
+    from mitwin.ep.forward import prepare
+    from mitwin.inverse.training_set import conduction_scales, write_random_set
+    from mitwin.model.cobiveco_train import load_net_data
+
+    out = write_random_set(cohort, tmp_path / "v.h5", [0, 2], 2, seed=4, n_healthy=2, speed_spread=0.15,
+                           n_cloud=128, n_coarse=32, n_dense=128)
+    with open_dataset(out) as ds:
+        assert ds.header.scenario_names == ("baseline", "healthy_001", "healthy_002", "random_000", "random_001")
+        g = ds.subject("subject_002")
+        a = read_arrays(g, out, "subject_002", ["labels", "qrs", "qrs_length"])
+        scales = np.array(json.loads(str(g.attrs["parameters_json"]))["conduction_scales"])
+    np.testing.assert_allclose(scales, conduction_scales(5, 0.15, 4, 2), atol=1e-6)
+    assert np.all(scales[0] == 1.0) and np.all(np.abs(scales[1:] - 1) <= 0.15) and np.ptp(scales[1:]) > 0.02
+    assert not np.any(a["labels"][:3]) and np.all(a["labels"][3:].max(axis=1) > 0)
+    heart = Heart.load(cohort / "subject_002.vtu")
+    for k in (0, 1):  # each healthy row is the one-infarct path with the row's own speeds
+        sim = prepare(heart, conduction=DEFAULT_PARAMS.scaled(*scales[k])).simulate(None)
+        n = int(a["qrs_length"][k])
+        assert n == sim.qrs.signals.shape[1]
+        peak = np.abs(sim.qrs.signals).max()
+        np.testing.assert_allclose(a["qrs"][k, :, :n], sim.qrs.signals[:, :n], rtol=1e-3, atol=1e-4 * peak)
+    assert int(a["qrs_length"][1]) != int(a["qrs_length"][0]) or not np.allclose(a["qrs"][1], a["qrs"][0])
+    data = load_net_data(out, n_nodes=32)
+    assert data.infarct.tolist() == [False, False, False, True, True] * 2
+    assert np.all(np.isnan(data.params[~data.infarct])) and np.all(np.isfinite(data.params[data.infarct]))
 
 
 def _net_with_output(params, logit):
@@ -155,7 +211,7 @@ def test_decoded_prediction_is_eq1(cohort):
     from mitwin.anatomy.aha import lv_region
 
     with torch.no_grad():
-        _, par = decode_output(net(torch.zeros(1, 16, 200), torch.zeros(1, 18)))
+        _, par = decode_output(net(torch.zeros(1, net.config.in_channels, 200), torch.zeros(1, 18)))
     c = torch.as_tensor(np.stack(coords[:3], 1)[None], dtype=torch.float32)
     soft = soft_scar(par, c, torch.as_tensor(lv_region(heart.tv, heart.rt))[None]).numpy()[0]
     d = np.mod(heart.rt - p[1] + 0.5, 1.0) - 0.5
@@ -218,6 +274,10 @@ def test_inputs_are_checked():
         TrainSettings(healthy_share=1.0)
     with pytest.raises(ValueError, match="n_random"):
         write_random_set(".", "x.h5", [0], 0)
+    with pytest.raises(ValueError, match="speed_spread"):
+        write_random_set(".", "x.h5", [0], 1, speed_spread=0.9)
+    with pytest.raises(ValueError, match="n_healthy"):
+        write_random_set(".", "x.h5", [0], 1, n_healthy=-1)
 
 
 def test_cli_per_subject_random_set_and_train_net(cohort, tmp_path, capsys):

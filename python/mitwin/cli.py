@@ -47,7 +47,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from .infarct import load_scenarios, paper_scenarios
 
     settings = None
-    if args.random_per_subject or args.indices is not None:
+    if args.random_per_subject or args.indices is not None or args.healthy_variants or args.speed_spread:
         return _simulate_per_subject(args)
     if args.random:  # the paper's 17 and N random infarcts, the same on every subject
         from .infarct import ScenarioSet
@@ -77,12 +77,13 @@ def _simulate_per_subject(args: argparse.Namespace) -> int:
     from .inverse.training_set import write_random_set
 
     if not args.random_per_subject or args.random < 1 or args.scenarios is not None:
-        raise ValueError("--random-per-subject needs --random N (N >= 1) and no --scenarios; --indices only "
-                         "goes with --random-per-subject")
+        raise ValueError("--random-per-subject needs --random N (N >= 1) and no --scenarios; --indices, "
+                         "--healthy-variants and --speed-spread only go with --random-per-subject")
     n = len(load_cohort(args.cohort))
     indices = args.indices if args.indices is not None else list(range(args.subjects or n))
     out = write_random_set(args.cohort, args.out, indices, args.random, seed=args.random_seed,
-                           tissue=args.tissue or "paper", progress=lambda sid: print(sid, flush=True))
+                           tissue=args.tissue or "paper", n_healthy=args.healthy_variants,
+                           speed_spread=args.speed_spread, progress=lambda sid: print(sid, flush=True))
     print(f"dataset: {out}")
     return 0
 
@@ -279,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every subject gets its own N random infarcts (also irregular and double ones) and the "
                         "healthy heart, drawn with subject = its cohort index (training sets; tissue default paper)")
     p.add_argument("--indices", type=int, nargs="+", default=None, help="cohort indices (with --random-per-subject)")
+    p.add_argument("--healthy-variants", type=int, default=0, metavar="K",
+                   help="K more healthy rows per subject, each with its own conduction speeds (with "
+                        "--random-per-subject and --speed-spread)")
+    p.add_argument("--speed-spread", type=float, default=0.0, metavar="S",
+                   help="every row but the healthy reference with myocardial and fast-layer speeds each times "
+                        "U(1-S, 1+S) (with --random-per-subject; e.g. 0.15)")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("sensitivity", help="DTW, QRS biomarkers and figures from a dataset")

@@ -236,6 +236,21 @@ class ConductionParams:
         """A copy with some fields replaced (validated again)."""
         return replace(self, **changes)
 
+    def scaled(self, myocardial: float = 1.0, fast: float = 1.0) -> ConductionParams:
+        """A copy with the myocardial speeds times ``myocardial`` and the fast endocardial layer's and
+        Purkinje speeds times ``fast`` (a patient whose tissue conducts faster or slower than the defaults).
+
+        >>> ConductionParams().scaled(1.0, 0.5).dense_speed
+        1.05
+        """
+        for name, v in (("myocardial", myocardial), ("fast", fast)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not 0.1 <= float(v) <= 10.0:
+                raise ValueError(f"{name}: expected a speed factor in [0.1, 10], got {v!r}")
+        m = float(myocardial)
+        return replace(self, speeds=(self.speeds[0] * m, self.speeds[1] * m, self.speeds[2] * m),
+                       dense_speed=self.dense_speed * float(fast), sparse_speed=self.sparse_speed * float(fast),
+                       purkinje_speed=self.purkinje_speed * float(fast))
+
     def with_site(self, name: str, **changes: Any) -> ConductionParams:
         """A copy with one root site's fields (``ab``, ``rt``, ``t0``, ``ventricle``) replaced."""
         if name not in self.sites:

@@ -117,18 +117,13 @@ class BenchmarkSettings:
             raise ValueError(f"n_simulations: expected >= 40, got {self.n_simulations}")
 
 
-def _scale_speeds(factor: float) -> dict[str, Any]:
-    p = DEFAULT_PARAMS
-    return {"speeds": tuple(s * factor for s in p.speeds), "dense_speed": p.dense_speed * factor,
-            "sparse_speed": p.sparse_speed * factor, "purkinje_speed": p.purkinje_speed * factor}
-
-
 def observe(heart: Any, labels: np.ndarray, condition: str, *, tissue: str, noise: float, rng: np.random.Generator,
             forwards: dict[str, Any]) -> np.ndarray:
     """The observed (8, T) QRS of a label field under a condition (module docstring)."""
     key = {"speed+10": "fast", "speed-10": "slow"}.get(condition, "nominal")
     if key not in forwards:
-        forwards[key] = prepare(heart, **_scale_speeds({"fast": 1.1, "slow": 0.9, "nominal": 1.0}[key]))
+        factor = {"fast": 1.1, "slow": 0.9, "nominal": 1.0}[key]
+        forwards[key] = prepare(heart, conduction=DEFAULT_PARAMS.scaled(factor, factor))
     sim = QRSSimulator(forwards[key], tissue)
     s, ln = sim.simulate(labels[None])
     sig = s[0, :, : int(ln[0])].copy()

@@ -8,8 +8,15 @@ generator, so a training subject's draws are never a test subject's), simulates 
 forward model per heart and writes one subject record per heart through the store's own writer
 (:func:`mitwin.data.store.write_part`, :func:`mitwin.data.store.merge`): the same file format as a campaign.
 
-Rows: ``baseline`` (the healthy heart: the "no infarct" examples) and the slots ``random_000`` ...; a slot
-holds a different infarct on every subject. Its record (:meth:`mitwin.inverse.prior.RandomInfarct.to_dict`)
+Rows: ``baseline`` (the healthy heart with the default conduction: the reference), optionally
+``healthy_001`` ... (the healthy heart again, with other conduction speeds: more "no infarct" examples) and
+the slots ``random_000`` ...; a slot holds a different infarct on every subject.
+
+Conduction variability (``speed_spread`` s > 0): every row but ``baseline`` is simulated with its own
+myocardial and fast-layer speed factors, each uniform in [1 - s, 1 + s] (:meth:`ConductionParams.scaled`,
+deterministic from (seed, subject)), since a patient's speeds are never exactly the defaults; the factors
+are kept in the subject's ``parameters_json`` under ``"conduction_scales"`` (one (myocardial, fast) pair
+per row). Its record (:meth:`mitwin.inverse.prior.RandomInfarct.to_dict`)
 is kept in the subject's ``parameters_json`` under ``"random_infarcts"`` (:func:`subject_infarcts`); the
 header's ``scenarios_json`` is empty, since no slot has one infarct, and ``config_json`` records the
 generator (``"random_per_subject"``).
@@ -36,11 +43,16 @@ from .prior import RandomInfarct, random_infarcts
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CONFIG_KEY", "random_set_header", "simulate_random_subject", "slot_names", "subject_infarcts",
-           "write_random_set"]
+__all__ = ["CONFIG_KEY", "conduction_scales", "healthy_names", "n_healthy_rows", "random_set_header",
+           "simulate_random_subject", "slot_names", "subject_infarcts", "write_random_set"]
 
 #: Key of the generator's settings in the header's ``config_json``.
 CONFIG_KEY = "random_per_subject"
+
+
+#: Most healthy variants per subject, and the widest speed spread.
+MAX_HEALTHY = 1000
+MAX_SPREAD = 0.5
 
 
 def slot_names(n_random: int) -> tuple[str, ...]:
@@ -48,15 +60,70 @@ def slot_names(n_random: int) -> tuple[str, ...]:
     return tuple(f"random_{k:03d}" for k in range(n_random))
 
 
+def healthy_names(n_healthy: int) -> tuple[str, ...]:
+    """Row names of the healthy heart: ``baseline``, then ``healthy_001`` ... ``healthy_<n_healthy>``."""
+    return ("baseline", *(f"healthy_{k:03d}" for k in range(1, n_healthy + 1)))
+
+
 def random_set_header(n_random: int, *, seed: int = 0, tissue: str = "paper", irregular: float = 0.2,
-                      double: float = 0.1, n_cloud: int = 4096, n_coarse: int = 1024, n_dense: int = 4096) -> Header:
+                      double: float = 0.1, n_healthy: int = 0, speed_spread: float = 0.0, n_cloud: int = 4096,
+                      n_coarse: int = 1024, n_dense: int = 4096) -> Header:
     """The dataset header of a per-subject random set (module docstring)."""
+    for name, v, hi in (("n_random", n_random, None), ("n_healthy", n_healthy, MAX_HEALTHY)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (1 if name == "n_random" else 0) \
+                or (hi is not None and v > hi):
+            raise ValueError(f"{name}: expected an integer in [{1 if name == 'n_random' else 0}, {hi or 'inf'}], "
+                             f"got {v!r}")
+    if not 0.0 <= float(speed_spread) <= MAX_SPREAD:
+        raise ValueError(f"speed_spread: expected a value in [0, {MAX_SPREAD}], got {speed_spread!r}")
+    gen = {"n_random": int(n_random), "seed": seed, "irregular": irregular, "double": double,
+           "rule": "random_infarcts(n_random, seed=seed, subject=cohort index)"}
+    if n_healthy or speed_spread:  # older sets have neither key
+        gen.update(n_healthy=int(n_healthy), speed_spread=float(speed_spread))
     config = {"method": "eikonal", "conduction": DEFAULT_PARAMS.to_dict(), "dt_ms": 1.0, "qrs_storage": "whole",
               "n_cloud": n_cloud, "n_coarse": n_coarse, "n_dense": n_dense, "tissue": get_tissue(tissue).name,
-              CONFIG_KEY: {"n_random": n_random, "seed": seed, "irregular": irregular, "double": double,
-                           "rule": "random_infarcts(n_random, seed=seed, subject=cohort index)"}}
-    return Header(mitwin_version=__version__, leads=tuple(LEADS), scenario_names=("baseline", *slot_names(n_random)),
+              CONFIG_KEY: gen}
+    rows = (*healthy_names(int(n_healthy)), *slot_names(int(n_random)))
+    return Header(mitwin_version=__version__, leads=tuple(LEADS), scenario_names=rows,
                   scenarios_json="{}", config_json=json.dumps(config, sort_keys=True), dt_ms=1.0)
+
+
+def n_healthy_rows(header: Header) -> int:
+    """Healthy rows (``baseline`` and its variants) at the start of every subject of a per-subject set."""
+    gen = json.loads(header.config_json).get(CONFIG_KEY)
+    if not isinstance(gen, dict):
+        raise ValueError("header: not a per-subject random set (no 'random_per_subject' settings)")
+    return 1 + int(gen.get("n_healthy", 0))
+
+
+def conduction_scales(n_rows: int, spread: float, seed: int, index: int) -> np.ndarray:
+    """(n_rows, 2) myocardial and fast-layer speed factors of a subject's rows: row 0 (the reference) at
+    (1, 1), the others uniform in [1 - spread, 1 + spread] (deterministic from seed and cohort index)."""
+    scales = np.random.default_rng([int(seed), int(index), 0xC0D]).uniform(1 - spread, 1 + spread, (n_rows, 2))
+    scales[0] = 1.0
+    return scales if spread > 0 else np.ones((n_rows, 2))
+
+
+def _simulate_rows(fwd: Any, factors: np.ndarray, labels: np.ndarray, scales: np.ndarray
+                   ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Activation (K, N), raw QRS (8, T_k) and lengths of K rows, each with its own conduction scales."""
+    if np.all(scales == 1.0):
+        groups = [np.arange(labels.shape[0])]
+    else:
+        groups = [np.array([k]) for k in range(labels.shape[0])]
+    at = np.empty(labels.shape, dtype=np.float64)
+    signals: list[np.ndarray] = [np.empty(0)] * labels.shape[0]
+    lengths = np.empty(labels.shape[0], dtype=np.int64)
+    for rows in groups:
+        f = fwd if np.all(scales[rows[0]] == 1.0) else fwd.with_conduction(fwd.conduction.params.scaled(
+            *scales[rows[0]]))
+        batch = f.simulate_factors(factors[rows], labels[rows], n_threads=1)
+        ln = np.asarray(batch.qrs_length)
+        for j, k in enumerate(rows):
+            at[k] = batch.at[j]
+            lengths[k] = ln[j]
+            signals[k] = np.asarray(batch.qrs.signals[j, :, : ln[j]])
+    return at, signals, lengths
 
 
 def simulate_random_subject(path: str | Path, index: int, header: Header) -> SubjectRecord:
@@ -83,34 +150,35 @@ def simulate_random_subject(path: str | Path, index: int, header: Header) -> Sub
     draws = random_infarcts(int(gen["n_random"]), seed=int(gen["seed"]), subject=int(index), heart=heart,
                             tissue=cfg["tissue"], irregular=float(gen["irregular"]), double=float(gen["double"]))
     coords = (heart.tm, heart.ab, heart.rt, heart.tv)
-    labels = np.stack([np.zeros(heart.n_nodes, dtype=np.int8), *(d.labels(*coords) for d in draws)])
+    n_h = n_healthy_rows(header)
+    labels = np.stack([np.zeros(heart.n_nodes, dtype=np.int8)] * n_h + [d.labels(*coords) for d in draws])
     t = get_tissue(cfg["tissue"])
     factors = np.array([1.0, t.bz_factor, t.scar_factor])[labels]
-    fwd = prepare(heart, n_threads=1)
-    batch = fwd.simulate_factors(factors, labels, n_threads=1)
-    length = np.asarray(batch.qrs_length)
+    scales = conduction_scales(labels.shape[0], float(gen.get("speed_spread", 0.0)), int(gen["seed"]), index)
+    at, signals, length = _simulate_rows(prepare(heart, n_threads=1), factors, labels, scales)
     qrs = np.zeros((labels.shape[0], len(LEADS), int(length.max())), dtype=np.float32)
     duration = np.empty(labels.shape[0], dtype=np.float32)
-    for k in range(labels.shape[0]):
-        sig = batch.qrs.signals[k, :, : length[k]]
+    for k, sig in enumerate(signals):
         qrs[k, :, : length[k]] = sig
         duration[k] = qrs_duration(sig, header.dt_ms)
     seed = subject_seed(int(heart.meta.get("seed", 0)), index)
     cloud, cloud_index = _cloud(heart, int(cfg["n_cloud"]), seed, point_cloud)  # as the campaign samples it
     coarse, dense = surface_targets(heart, n_coarse=int(cfg["n_coarse"]), n_dense=int(cfg["n_dense"]), seed=seed)
     meta = {k: v for k, v in dict(heart.meta).items() if not str(k).endswith("_s")}
-    meta.update(source=path.name, cohort_index=int(index), random_infarcts=[d.to_dict() for d in draws])
+    meta.update(source=path.name, cohort_index=int(index), random_infarcts=[d.to_dict() for d in draws],
+                conduction_scales=scales.round(6).tolist())
     return SubjectRecord(
         sid=path.stem, seed=seed, parameters_json=json.dumps(meta, sort_keys=True, default=str),
         points=heart.points, coords=heart.coords, aha=heart.aha,
         electrodes=np.stack([np.asarray(heart.electrodes[e], dtype=np.float64) for e in ELECTRODES]),
-        cloud=cloud, cloud_index=cloud_index, coarse=coarse, dense=dense, at=batch.at, labels=labels,
+        cloud=cloud, cloud_index=cloud_index, coarse=coarse, dense=dense, at=at, labels=labels,
         cloud_labels=labels[:, cloud_index], qrs=qrs, qrs_length=length.astype(np.int32), qrs_duration=duration)
 
 
 def write_random_set(cohort_dir: str | Path, out: str | Path, subjects: Sequence[int], n_random: int, *,
                      seed: int = 0, tissue: str = "paper", irregular: float = 0.2, double: float = 0.1,
-                     n_cloud: int = 4096, n_coarse: int = 1024, n_dense: int = 4096,
+                     n_healthy: int = 0, speed_spread: float = 0.0, n_cloud: int = 4096, n_coarse: int = 1024,
+                     n_dense: int = 4096,
                      progress: Callable[[str], None] | None = None) -> Path:
     """Simulate ``subjects`` (cohort indices) x (healthy + ``n_random`` own random infarcts) into ``out``.
 
@@ -127,6 +195,10 @@ def write_random_set(cohort_dir: str | Path, out: str | Path, subjects: Sequence
         Random infarcts per subject (>= 1).
     seed, tissue, irregular, double
         As :func:`mitwin.inverse.prior.random_infarcts`.
+    n_healthy : int
+        Healthy rows per subject besides ``baseline`` (useful with ``speed_spread``).
+    speed_spread : float
+        Conduction variability of every row but ``baseline`` (module docstring); 0 keeps the defaults.
     n_cloud, n_coarse, n_dense : int
         Point-cloud and surface-target sizes (as :class:`mitwin.data.campaign.CampaignSettings`).
     progress : callable, optional
@@ -138,15 +210,14 @@ def write_random_set(cohort_dir: str | Path, out: str | Path, subjects: Sequence
     """
     from ..anatomy.cohort import load_cohort
 
-    if isinstance(n_random, bool) or not isinstance(n_random, (int, np.integer)) or n_random < 1:
-        raise ValueError(f"n_random: expected an integer >= 1, got {n_random!r}")
+    header = random_set_header(n_random, seed=seed, tissue=tissue, irregular=irregular, double=double,
+                               n_healthy=n_healthy, speed_spread=speed_spread, n_cloud=n_cloud, n_coarse=n_coarse,
+                               n_dense=n_dense)
     paths = load_cohort(cohort_dir)
     idx = [int(i) for i in subjects]
     bad = [i for i in idx if not 0 <= i < len(paths)]
     if not idx or bad or len(set(idx)) != len(idx):
         raise ValueError(f"subjects: expected distinct cohort indices in [0, {len(paths)}), got {list(subjects)}")
-    header = random_set_header(int(n_random), seed=seed, tissue=tissue, irregular=irregular, double=double,
-                               n_cloud=n_cloud, n_coarse=n_coarse, n_dense=n_dense)
     out = Path(out)
     if out.exists():
         if read_header(out) != header:
@@ -162,7 +233,8 @@ def write_random_set(cohort_dir: str | Path, out: str | Path, subjects: Sequence
         if not (part.exists() and read_header(part) == header):
             t0 = time.perf_counter()
             write_part(part, header, simulate_random_subject(paths[i], i, header))
-            log.info("%s: %d random infarcts in %.1f s", sid, n_random, time.perf_counter() - t0)
+            log.info("%s: %d random infarcts, %d healthy rows in %.1f s", sid, n_random, 1 + n_healthy,
+                     time.perf_counter() - t0)
         parts[sid] = part
         if progress is not None:
             progress(sid)

@@ -3,7 +3,8 @@
 Input: the observed 8-lead QRS and, as the anatomy's reference, the healthy QRS simulated on the same heart
 (one simulation); each lead divided by its own peak, on a window of :data:`WINDOW_MS` ms at 1 kHz averaged
 over :data:`POOL` samples (:func:`qrs_input`), plus per-QRS scalars (log duration, each lead's peak relative
-to the largest). A 1-D CNN maps them to
+to the largest); with ``NetConfig.difference`` also their difference (observed - reference), so that "the
+QRS is the healthy one" is a zero input. A 1-D CNN maps them to
 
 * the logit of p(infarct) (the "no infarct" answer), and
 * the five ellipsoid parameters of :class:`mitwin.inverse.prior.EllipsoidPrior` (ab0; rt0 as cos / sin, since
@@ -84,15 +85,17 @@ def qrs_input(signals: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.
     return x.astype(np.float32), s.astype(np.float32)
 
 
-def net_input(observed: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray]
-              ) -> tuple[np.ndarray, np.ndarray]:
+def net_input(observed: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray], *,
+              difference: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(K, 16, L) and (K, 18) inputs: :func:`qrs_input` of the observed and of the healthy reference QRS,
-    each given as (signals (K, 8, T), lengths (K,))."""
+    each given as (signals (K, 8, T), lengths (K,)); with ``difference`` (K, 24, L), the last 8 channels
+    observed - reference."""
     xo, so = qrs_input(*observed)
     xr, sr = qrs_input(*reference)
     if xo.shape[0] != xr.shape[0]:
         raise ValueError(f"observed, reference: expected the same K, got {xo.shape[0]} and {xr.shape[0]}")
-    return np.concatenate([xo, xr], axis=1), np.concatenate([so, sr], axis=1)
+    x = [xo, xr, xo - xr] if difference else [xo, xr]
+    return np.concatenate(x, axis=1), np.concatenate([so, sr], axis=1)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,12 @@ class NetConfig:
     kernel: int = 7
     hidden: int = 256
     dropout: float = 0.1
+    difference: bool = True
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels: observed and reference (16), and their difference (24)."""
+        return 24 if self.difference else 16
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,6 +120,7 @@ class NetConfig:
     def from_dict(cls, d: dict[str, Any]) -> NetConfig:
         d = dict(d)
         d["channels"] = tuple(int(c) for c in d["channels"])
+        d.setdefault("difference", False)  # runs written before the difference input
         return cls(**d)
 
 
@@ -121,15 +131,16 @@ class CobivecoNet(nn.Module):
     ----------
     config : NetConfig
 
-    Shapes: ``forward(x (B, 16, WINDOW_MS // POOL), s (B, 18)) -> (B, 7)``: logit of p(infarct), ab0 in unit
-    units, cos(2 pi rt0), sin(2 pi rt0), r_tm, r_ab, r_rt in unit units (:meth:`EllipsoidPrior.unit`).
+    Shapes: ``forward(x (B, C, WINDOW_MS // POOL), s (B, 18)) -> (B, 7)`` with C = ``config.in_channels``:
+    logit of p(infarct), ab0 in unit units, cos(2 pi rt0), sin(2 pi rt0), r_tm, r_ab, r_rt in unit units
+    (:meth:`EllipsoidPrior.unit`).
     """
 
     def __init__(self, *, config: NetConfig = NetConfig()) -> None:
         super().__init__()
         self.config = config
         layers: list[nn.Module] = []
-        c_in = 16
+        c_in = config.in_channels
         for c in config.channels:
             layers += [nn.Conv1d(c_in, c, config.kernel, padding=config.kernel // 2), nn.BatchNorm1d(c), nn.ReLU(),
                        nn.MaxPool1d(2)]
@@ -141,7 +152,7 @@ class CobivecoNet(nn.Module):
                                   nn.Linear(config.hidden, 7))
 
     def forward(self, x: Tensor, s: Tensor) -> Tensor:
-        """(B, 16, L), (B, 18) -> (B, 7) (class docstring)."""
+        """(B, C, L), (B, 18) -> (B, 7) (class docstring)."""
         h = self.conv(x).flatten(1)
         out = self.head(torch.cat([h, s], dim=1))
         unit = torch.sigmoid(out[:, [1, 4, 5, 6]])
@@ -190,7 +201,8 @@ class NetPredictor:
     ----------
     model : CobivecoNet (eval mode)
     info : dict, the run's ``net.json``
-    threshold : float, p(infarct) above which an infarct is reported
+    threshold : float, p(infarct) above which an infarct is reported: the run's own, chosen on its
+        validation subjects (``net.json`` ``"threshold"``), else 0.5
     """
 
     model: CobivecoNet
@@ -209,7 +221,7 @@ class NetPredictor:
         model = CobivecoNet(config=NetConfig.from_dict(ckpt["config"]))
         model.load_state_dict(ckpt["model"])
         model.eval()
-        return cls(model, info)
+        return cls(model, info, float(info.get("threshold", 0.5)))
 
     @torch.no_grad()
     def predict(self, observed: np.ndarray, reference: np.ndarray, coords: tuple[np.ndarray, ...],
@@ -232,7 +244,8 @@ class NetPredictor:
         for name, a in (("observed", obs), ("reference", ref)):
             if a.ndim != 2 or a.shape[0] != 8 or a.shape[1] < 2 or not np.all(np.isfinite(a)):
                 raise ValueError(f"{name}: expected a finite (8, T) QRS, got shape {a.shape}")
-        x, s = net_input((obs[None], np.array([obs.shape[1]])), (ref[None], np.array([ref.shape[1]])))
+        x, s = net_input((obs[None], np.array([obs.shape[1]])), (ref[None], np.array([ref.shape[1]])),
+                         difference=self.model.config.difference)
         p, params = decode_output(self.model(torch.from_numpy(x), torch.from_numpy(s)), prior)
         p_inf, par = float(p[0]), params[0].numpy().astype(float)
         n = np.asarray(coords[0]).shape[0]

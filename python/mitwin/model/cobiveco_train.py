@@ -12,7 +12,9 @@ augmentation makes the repeats differ). Augmentation of the observed QRS only: a
 ``warp`` (a global conduction-speed change stretches the QRS in time) and white noise of up to
 ``noise`` x each lead's peak. The best epoch on the validation subjects (mean scar Dice on their sampled
 nodes, healthy rows counted 1 when nothing is predicted) is kept in ``net.pt`` (weights only,
-:func:`mitwin.model.checkpoints.save_checkpoint`) and ``net.json``.
+:func:`mitwin.model.checkpoints.save_checkpoint`) and ``net.json``; so is the detection threshold on
+p(infarct) that this epoch reaches on the validation rows (:func:`choose_threshold`), which
+:class:`mitwin.model.cobiveco_net.NetPredictor` then applies.
 """
 
 from __future__ import annotations
@@ -34,12 +36,12 @@ from ..data.store import open_dataset, read_arrays
 from ..ellipsoid import SCAR
 from ..inverse.prior import DEFAULT_PRIOR
 from ..inverse.simulator import time_warp
-from .checkpoints import save_checkpoint
+from .checkpoints import load_checkpoint, save_checkpoint
 from .cobiveco_net import CHECKPOINT, NET_FILE, CobivecoNet, NetConfig, decode_output, net_input, soft_scar
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NetData", "TrainSettings", "load_net_data", "train_net"]
+__all__ = ["THRESHOLDS", "NetData", "TrainSettings", "choose_threshold", "load_net_data", "train_net"]
 
 
 @dataclass
@@ -93,11 +95,12 @@ def _pad(arrays: Sequence[np.ndarray]) -> np.ndarray:
 def load_net_data(path: str | Path, subjects: Sequence[str] | None = None, n_nodes: int = 1024,
                   seed: int = 0) -> NetData:
     """The rows of a per-subject random set (:mod:`mitwin.inverse.training_set`) for ``subjects`` (default all)."""
-    from ..inverse.training_set import subject_infarcts
+    from ..inverse.training_set import n_healthy_rows, subject_infarcts
 
     path = Path(path)
     sig, lens, subj, inf, par, scar, ref, ref_len, coords, lvs = [], [], [], [], [], [], [], [], [], []
     with open_dataset(path) as ds:
+        n_h = n_healthy_rows(ds.header)
         ids = sorted(ds.subjects) if subjects is None else list(subjects)
         missing = sorted(set(ids) - set(ds.subjects))
         if missing:
@@ -106,8 +109,9 @@ def load_net_data(path: str | Path, subjects: Sequence[str] | None = None, n_nod
             g = ds.subject(sid)
             a = read_arrays(g, path, sid, ["qrs", "qrs_length", "labels", "coords"])
             records = subject_infarcts(str(g.attrs["parameters_json"]))
-            if len(records) != a["labels"].shape[0] - 1:
-                raise ValueError(f"{path}: subject {sid} has {a['labels'].shape[0] - 1} rows, {len(records)} records")
+            if len(records) != a["labels"].shape[0] - n_h:
+                raise ValueError(f"{path}: subject {sid} has {a['labels'].shape[0] - n_h} infarct rows, "
+                                 f"{len(records)} records")
             c = np.asarray(a["coords"], dtype=float)
             lv_all = lv_region(c[:, 3], c[:, 2])
             cand = np.flatnonzero(lv_all)
@@ -120,8 +124,8 @@ def load_net_data(path: str | Path, subjects: Sequence[str] | None = None, n_nod
             sig.append(a["qrs"].astype(np.float32))
             lens.append(a["qrs_length"])
             subj.append(np.full(labels.shape[0], i))
-            inf.append(np.arange(labels.shape[0]) > 0)
-            par.append(np.concatenate([np.full((1, 5), np.nan), np.stack([r.params for r in records])]))
+            inf.append(np.arange(labels.shape[0]) >= n_h)
+            par.append(np.concatenate([np.full((n_h, 5), np.nan), np.stack([r.params for r in records])]))
             scar.append(labels[:, pick] == SCAR)
             coords.append(c[pick, :3].astype(np.float32)[None])
             lvs.append(lv_all[pick][None])
@@ -154,7 +158,7 @@ class TrainSettings:
                              f"{self.batch_size}, {self.lr}")
 
 
-def _augment(data: NetData, rows: np.ndarray, rng: np.random.Generator, s: TrainSettings
+def _augment(data: NetData, rows: np.ndarray, rng: np.random.Generator, s: TrainSettings, difference: bool
              ) -> tuple[torch.Tensor, torch.Tensor]:
     """Network inputs of ``rows`` with the observed QRS time-scaled and noised at random."""
     out = []
@@ -172,7 +176,7 @@ def _augment(data: NetData, rows: np.ndarray, rng: np.random.Generator, s: Train
     t = max(o.shape[-1] for o in out)
     sig = np.concatenate([np.pad(o, ((0, 0), (0, 0), (0, t - o.shape[-1]))) for o in out])
     subj = data.subject[rows]
-    x_in, s_in = net_input((sig, lengths), (data.ref_signals[subj], data.ref_lengths[subj]))
+    x_in, s_in = net_input((sig, lengths), (data.ref_signals[subj], data.ref_lengths[subj]), difference=difference)
     return torch.from_numpy(x_in), torch.from_numpy(s_in)
 
 
@@ -221,11 +225,36 @@ def evaluate_net(model: CobivecoNet, data: NetData, rows: np.ndarray, x: torch.T
             "sensitivity": float((p.numpy()[inf] >= 0.5).mean()) if inf.any() else float("nan")}
 
 
-def _val_inputs(data: NetData, s: TrainSettings) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+def _val_inputs(data: NetData, s: TrainSettings, difference: bool) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
     """Fixed validation rows: every row clean-ish (one seeded augmentation) and each healthy row 10 times."""
     rows = np.concatenate([np.arange(len(data)), np.repeat(np.flatnonzero(~data.infarct), 9)])
-    x, sc = _augment(data, rows, np.random.default_rng(12345), s)
+    x, sc = _augment(data, rows, np.random.default_rng(12345), s, difference)
     return rows, x, sc
+
+
+#: Candidate detection thresholds of :func:`choose_threshold`.
+THRESHOLDS = np.round(np.linspace(0.05, 0.95, 91), 2)
+
+
+def choose_threshold(p_infarct: np.ndarray, infarct: np.ndarray) -> dict[str, float]:
+    """The detection threshold of a trained net, chosen on validation rows (never on test data).
+
+    Rule: the candidate in :data:`THRESHOLDS` with the largest sensitivity + specificity (Youden's J) on
+    ``p_infarct`` against the truth ``infarct``; among equals the one nearest 0.5. Returns the threshold
+    and the validation sensitivity and specificity at it.
+
+    >>> choose_threshold(np.array([0.1, 0.7, 0.8, 0.9]), np.array([False, False, True, True]))["threshold"]
+    0.71
+    """
+    p, inf = np.asarray(p_infarct, dtype=float), np.asarray(infarct, dtype=bool)
+    if p.shape != inf.shape or p.ndim != 1 or not inf.any() or inf.all():
+        raise ValueError("p_infarct, infarct: expected equal 1-D arrays with both infarct and healthy rows")
+    sens = np.array([(p[inf] >= t).mean() for t in THRESHOLDS])
+    spec = np.array([(p[~inf] < t).mean() for t in THRESHOLDS])
+    j = sens + spec
+    best = np.flatnonzero(j >= j.max() - 1e-12)
+    k = int(best[np.argmin(np.abs(THRESHOLDS[best] - 0.5))])
+    return {"threshold": float(THRESHOLDS[k]), "val_sensitivity": float(sens[k]), "val_specificity": float(spec[k])}
 
 
 def train_net(train: NetData, val: NetData | None, out: str | Path, settings: TrainSettings = TrainSettings(),
@@ -257,7 +286,7 @@ def train_net(train: NetData, val: NetData | None, out: str | Path, settings: Tr
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=s.epochs)
     inf_rows, healthy_rows = np.flatnonzero(train.infarct), np.flatnonzero(~train.infarct)
     n_healthy = int(round(s.healthy_share * inf_rows.size / (1 - s.healthy_share))) if healthy_rows.size else 0
-    val_in = _val_inputs(val, s) if val is not None else None
+    val_in = _val_inputs(val, s, config.difference) if val is not None else None
     log: list[dict[str, float]] = []
     best, t0 = -np.inf, time.perf_counter()
     try:
@@ -270,7 +299,7 @@ def train_net(train: NetData, val: NetData | None, out: str | Path, settings: Tr
                 batch = rows[b : b + s.batch_size]
                 if batch.size < 2:
                     continue
-                x, sc = _augment(train, batch, rng, s)
+                x, sc = _augment(train, batch, rng, s, config.difference)
                 loss, terms = _loss(model, x, sc, train, batch, s.dice_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -295,6 +324,15 @@ def train_net(train: NetData, val: NetData | None, out: str | Path, settings: Tr
             if s.time_budget_s is not None and row["time_s"] >= s.time_budget_s:
                 logger.info("time budget reached after epoch %d", epoch)
                 break
+        if val_in is not None and val is not None:  # the detection threshold, on the best epoch
+            model.load_state_dict(load_checkpoint(out / CHECKPOINT, required=("model",))["model"])
+            model.eval()
+            with torch.no_grad():
+                p_val = decode_output(model(val_in[1], val_in[2]))[0].numpy()
+            info = {**(info or {}), **choose_threshold(p_val, val.infarct[val_in[0]]),
+                    "threshold_rule": "max sensitivity + specificity on the validation rows (choose_threshold)"}
+            logger.info("detection threshold %.2f (validation sensitivity %.3f, specificity %.3f)",
+                        info["threshold"], info["val_sensitivity"], info["val_specificity"])
     finally:
         torch.set_num_threads(old_threads)
     _write_info(out, model, train, val, s, config, log, best, time.perf_counter() - t0, info)
