@@ -125,6 +125,38 @@ def test_random_rigid_poses_end_in_the_same_standard_pose(subject, seed):
     assert np.abs(g.rt - subject.rt).max() < 1e-6 and np.abs(g.tm - subject.tm).max() < 1e-6
 
 
+def test_auto_keeps_every_physiological_pose_and_no_other():
+    """The tolerances of pose="auto" hold every orientation of POSE_RANGES (grid of its corners and centre)
+    and nothing 35 deg or more off the standard long axis (analytic frames: long axis +z, RV on +x)."""
+    import itertools
+
+    from mitwin.anatomy.cohort import POSE_RANGES
+    from mitwin.anatomy.electrodes import pose_rotation
+    from mitwin.anatomy.pose import SEPTAL_TOLERANCE_DEG, AnatomicalFrame
+
+    u_std, s_std = STANDARD_ROTATION[:, 2], STANDARD_ROTATION[:, 0]
+
+    def deviation(rot):
+        long_axis, septal = rot[:, 2], rot[:, 0]
+        s = s_std - (s_std @ long_axis) * long_axis
+        return (np.degrees(np.arccos(np.clip(long_axis @ u_std, -1, 1))),
+                np.degrees(np.arccos(np.clip(septal @ s / np.linalg.norm(s), -1, 1))))
+
+    grids = [np.linspace(*POSE_RANGES[k], 5) for k in ("azimuth_deg", "elevation_deg", "roll_deg")]
+    worst = np.zeros(2)
+    for az, el, ro in itertools.product(*grids):
+        rot = pose_rotation(az, el, ro)
+        frame = AnatomicalFrame(np.zeros(3), rot[:, 2], rot[:, 0], 0)
+        got = frame.deviation_deg()
+        np.testing.assert_allclose(got, deviation(rot), atol=1e-6)
+        worst = np.maximum(worst, got)
+    assert worst[0] <= LONG_AXIS_TOLERANCE_DEG - 3 and worst[1] <= SEPTAL_TOLERANCE_DEG - 3
+    for az in (45.0 + 35.0, 45.0 - 35.0):
+        far = pose_rotation(az, 25.0, 0.0)
+        assert AnatomicalFrame(np.zeros(3), far[:, 2], far[:, 0], 0).deviation_deg()[0] \
+            > LONG_AXIS_TOLERANCE_DEG
+
+
 def test_user_electrodes_win_and_move_with_the_mesh(subject):
     rot = _rotation(7)
     moved = subject.points @ rot.T
