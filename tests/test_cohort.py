@@ -10,7 +10,7 @@ import pytest
 from mitwin._validate import tet_signed_volumes
 from mitwin.anatomy import cohort
 from mitwin.anatomy.heart import Heart
-from mitwin.errors import DatasetError
+from mitwin.errors import DatasetError, MeshError
 
 RES = 5.0  # coarse: ~3k nodes, a few seconds per subject
 
@@ -175,6 +175,42 @@ def test_wide_variety():
     assert min(widths) < 24.0 and max(widths) > 36.0  # beyond the standard range on both sides
     with pytest.raises(ValueError, match="variety"):
         cohort.sample_parameters(0, 0, "huge")
+
+
+def test_shaped_variety_tilts_the_base_and_moves_the_septum():
+    """The shaped variety: the wide draws plus three shape parameters; on a coarse mesh the basal nodes lie on
+    a plane turned by the drawn tilt (least-squares normal against the LV axis), the mid-septum moves by the
+    drawn bulge, the RV free wall and the apex stay, no tetrahedron is inverted; the subject is then a Heart."""
+    for i in range(20):
+        a, b = cohort.sample_parameters(0, i, "wide"), cohort.sample_parameters(0, i, "shaped")
+        assert all(a[k] == b[k] for k in a)
+        assert all(lo <= b[k] <= hi for k, (lo, hi) in cohort.SHAPED_RANGES.items())
+    p = dict(cohort.sample_parameters(0, 3, "shaped"), base_tilt_deg=12.0, base_tilt_dir_deg=30.0,
+             septal_bulge_mm=3.0)
+    points, tets, _ = cohort._mesh_biv(p, 5.0)
+    surfaces = cohort.label_surfaces(points, tets, p)
+    shaped = cohort.shape_mesh(points, tets, p)
+    base = np.unique(surfaces["base"])
+    q = shaped[base] - shaped[base].mean(axis=0)
+    normal = np.linalg.svd(q)[2][-1]
+    assert np.degrees(np.arccos(abs(normal[2]))) == pytest.approx(12.0, abs=0.5)
+    assert np.degrees(np.arctan2(normal[1], normal[0])) % 180 == pytest.approx(30.0, abs=2.0)
+    move = np.linalg.norm(shaped - points, axis=1)
+    apex = np.argmin(points[:, 2])
+    assert move[apex] < 1e-9
+    e = cohort._ellipsoids(p)
+    lv_in, lv_out = e["lv_in"][1], e["lv_out"][1]
+    x_mid = 0.5 * (lv_in[0] + lv_out[0])
+    mid = np.argmin(np.linalg.norm(points - [x_mid, 0.0, p["base_cut_z"]], axis=1))
+    assert 2.0 < shaped[mid, 0] - points[mid, 0] <= 3.0  # near the septum's basal centre
+    rv_free = np.unique(surfaces["epi"])[points[np.unique(surfaces["epi"]), 0] > lv_out[0] + 20.0]
+    assert np.abs(shaped[rv_free, 0] - points[rv_free, 0]).max() < 0.05
+    assert np.all(tet_signed_volumes(shaped, tets) * tet_signed_volumes(points, tets) > 0)
+    assert np.array_equal(cohort.shape_mesh(points, tets, cohort.sample_parameters(0, 3)), points)
+    heart = cohort.make_subject(0, 3, 5.0, "shaped")
+    assert heart.meta["variety"] == "shaped" and np.all(np.isfinite(heart.ab))
+    with pytest.raises(MeshError, match="invert"):
+        cohort.shape_mesh(points, tets, dict(p, septal_bulge_mm=40.0))
 
 
 def test_random_poses_in_range_and_deterministic():

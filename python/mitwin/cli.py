@@ -15,7 +15,8 @@ from .tissue import DEFAULT_TISSUE
 def _cmd_cohort(args: argparse.Namespace) -> int:
     from .anatomy.cohort import make_cohort
 
-    paths = make_cohort(n=args.n, seed=args.seed, out=args.out, resolution_mm=args.resolution, progress=True)
+    paths = make_cohort(n=args.n, seed=args.seed, out=args.out, resolution_mm=args.resolution, progress=True,
+                        variety=args.variety)
     print(f"{len(paths)} subjects in {args.out}")
     return 0
 
@@ -239,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("cohort"))
     p.add_argument("--resolution", type=float, default=None,
                    help="target edge length in mm (default 1.9, about 30k nodes)")
+    p.add_argument("--variety", choices=("standard", "wide", "shaped"), default="standard",
+                   help="shape ranges: standard, wide (wider right ventricles) or shaped (also a tilted base and a "
+                        "bulged or flattened septum)")
     p.set_defaults(func=_cmd_cohort)
 
     p = sub.add_parser("mesh", help="tetrahedralise a closed labelled surface into a heart (.vtu)")

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_text_atomic
+from .._validate import tet_signed_volumes
 from .._version import __version__
 from ..errors import DatasetError, MeshError
 from .electrodes import Torso, pose_rotation
@@ -98,18 +99,31 @@ WIDE_RANGES: dict[str, tuple[float, float]] = {
     "rv_y_ratio": (1.00, 1.25),
     "rv_z_ratio": (0.70, 0.95),
 }
-VARIETIES = ("standard", "wide")
+#: ``variety="shaped"``: the wide RV ranges, and two departures from the ellipsoids that real hearts show,
+#: applied to the mesh as smooth displacements before it is posed (:func:`shape_mesh`): a base turned by
+#: ``base_tilt_deg`` towards the short-axis direction ``base_tilt_dir_deg`` about the LV axis, the apex fixed
+#: (the valve planes are not perpendicular to the long axis), and a septum pushed into the RV (positive
+#: ``septal_bulge_mm``) or flattened towards the LV (negative) at its centre, fading to the RV junctions and
+#: the apex. These two ranges are ours, chosen to stay within normal adult shapes.
+SHAPED_RANGES: dict[str, tuple[float, float]] = {
+    **WIDE_RANGES,
+    "base_tilt_deg": (0.0, 15.0),
+    "base_tilt_dir_deg": (0.0, 360.0),
+    "septal_bulge_mm": (-3.0, 3.0),
+}
+VARIETIES = ("standard", "wide", "shaped")
 
 
 def _ranges(variety: str) -> dict[str, tuple[float, float]]:
     if variety not in VARIETIES:
         raise ValueError(f"variety: expected one of {VARIETIES}, got {variety!r}")
-    return _RANGES if variety == "standard" else WIDE_RANGES
+    return {"standard": _RANGES, "wide": WIDE_RANGES, "shaped": SHAPED_RANGES}[variety]
 
 
 def sample_parameters(seed: int, index: int, variety: str = "standard") -> dict[str, float]:
     """Shape, pose and torso parameters of subject ``index`` (deterministic from ``seed``); ``variety="wide"``
-    draws the right ventricle from :data:`WIDE_RANGES` (the same random numbers, wider ranges)."""
+    draws the right ventricle from :data:`WIDE_RANGES` (the same random numbers, wider ranges), ``"shaped"``
+    also the base tilt and septal bulge of :data:`SHAPED_RANGES` (drawn after the others)."""
     ranges = _ranges(variety)
     ss = np.random.SeedSequence(int(seed)).spawn(int(index) + 1)[int(index)]
     rng = np.random.default_rng(ss)
@@ -177,6 +191,45 @@ def _mesh_biv(p: dict[str, float], resolution_mm: float) -> tuple[np.ndarray, np
     return np.ascontiguousarray(mesh.points[used, :3], dtype=np.float64), remap[tets], seconds
 
 
+def shape_mesh(points: np.ndarray, tets: np.ndarray, p: dict[str, float]) -> np.ndarray:
+    """Tilt the base and bulge or flatten the septum of a biventricle in the mesh frame (:data:`SHAPED_RANGES`).
+
+    With s = (z - z_apex) / (z_base - z_apex) in [0, 1]:
+
+    * base tilt: ``z += tan(base_tilt) (x cos(dir) + y sin(dir)) s^2``, which turns the basal plane by
+      ``base_tilt_deg`` about the LV axis and leaves the apex where it is;
+    * septum: ``x += septal_bulge_mm * s * exp(-((x - x_mid(z)) / 12)^2 - (y / (0.6 h))^2)``, with x_mid(z) the
+      middle of the LV wall on the septal (+x) side at height z and h the septum's half-span (the RV
+      junctions at ``Ry sin(junction_half_angle)``); the RV free wall and the other LV walls, 25 mm and more
+      away, do not move.
+
+    Points missing a parameter are returned unchanged (standard and wide varieties).
+
+    Raises
+    ------
+    MeshError
+        If a tetrahedron would be inverted (not for the ranges of :data:`SHAPED_RANGES`).
+    """
+    if not all(k in p for k in ("base_tilt_deg", "base_tilt_dir_deg", "septal_bulge_mm")):
+        return points
+    e = _ellipsoids(p)
+    lv_in, lv_out = e["lv_in"][1], e["lv_out"][1]
+    x, y, z = points.T
+    z_apex = float(z.min())
+    s = np.clip((z - z_apex) / (p["base_cut_z"] - z_apex), 0.0, 1.0)
+    out = points.copy()
+    x_mid = 0.5 * (lv_in[0] * np.sqrt(np.clip(1 - (z / lv_in[2]) ** 2, 0, None))
+                   + lv_out[0] * np.sqrt(np.clip(1 - (z / lv_out[2]) ** 2, 0, None)))
+    half = lv_out[1] * np.sin(np.deg2rad(p["junction_half_angle_deg"]))
+    out[:, 0] += p["septal_bulge_mm"] * s * np.exp(-(((x - x_mid) / 12.0) ** 2) - (y / (0.6 * half)) ** 2)
+    th, di = np.deg2rad(p["base_tilt_deg"]), np.deg2rad(p["base_tilt_dir_deg"])
+    out[:, 2] += np.tan(th) * (x * np.cos(di) + y * np.sin(di)) * s**2
+    before, after = tet_signed_volumes(points, tets), tet_signed_volumes(out, tets)
+    if np.any(np.sign(before) != np.sign(after)) or np.any(np.abs(after) < 1e-3 * np.abs(before)):
+        raise MeshError(f"shape_mesh: the shape parameters {p} invert or flatten tetrahedra")
+    return out
+
+
 def label_surfaces(points: np.ndarray, tets: np.ndarray, p: dict[str, float]) -> dict[str, np.ndarray]:
     """Label the boundary of a biventricular ellipsoid mesh (mesh frame) from the analytic surfaces.
 
@@ -220,6 +273,7 @@ def make_subject(seed: int, index: int, resolution_mm: float | None = None, vari
     for k, f in surfaces.items():
         if f.shape[0] == 0:
             raise MeshError(f"subject {index}: the meshed biventricle has no {k} faces (parameters {p})")
+    points = shape_mesh(points, tets, p)  # labels come from the ellipsoids, before the shape changes
     rot = pose_rotation(p["azimuth_deg"], p["elevation_deg"], p["roll_deg"])
     body = points @ rot.T
     body -= body.mean(axis=0)
@@ -343,7 +397,8 @@ def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm
     resolution_mm : target tet edge length in mm (default 1.9: about 28k-37k nodes per subject;
         ``COARSE_RESOLUTION_MM`` = 5.0 gives a few thousand).
     progress : show a tqdm progress bar.
-    variety : "standard" (default) or "wide" (wider right ventricles, :data:`WIDE_RANGES`).
+    variety : "standard" (default), "wide" (wider right ventricles, :data:`WIDE_RANGES`) or "shaped" (also a
+        tilted base and a bulged or flattened septum, :data:`SHAPED_RANGES`).
 
     Returns
     -------
