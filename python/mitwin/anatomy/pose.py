@@ -25,8 +25,8 @@ the range of adult heart orientations (:data:`mitwin.anatomy.cohort.POSE_RANGES`
 elevation 10-45 deg, roll +-25 deg, which lie up to 26 deg (long axis) and 39 deg (septum) from the
 standard pose), with a few degrees for the anatomical frame's own scatter (the virtual cohort's poses
 measure within 11 deg of both); a mesh further off is not in a patient frame. ``pose="auto"`` keeps
-such a mesh as it is and moves any other rigidly (rotation about the mesh centroid, centroid to the origin) into the standard
-pose, with a warning; ``"standard"`` always moves it (without a warning: it was asked for);
+such a mesh as it is and moves any other rigidly (rotation about the mesh centroid, centroid to the
+origin) into the standard pose, with a warning; ``"standard"`` always moves it (without a warning: it was asked for);
 ``"as_is"`` never does. Electrodes given by the user tie the mesh to a torso: with them,
 ``"auto"`` keeps the mesh as it is and ``"standard"`` moves mesh and electrodes together, so that
 the ECG does not change.
