@@ -10,16 +10,16 @@ forward model per heart and writes one subject record per heart through the stor
 
 Rows: ``baseline`` (the healthy heart with the default conduction: the reference), optionally
 ``healthy_001`` ... (the healthy heart again, with other conduction speeds: more "no infarct" examples) and
-the slots ``random_000`` ...; a slot holds a different infarct on every subject.
+the slots ``random_000`` ...; a slot holds a different infarct on every subject. Its record
+(:meth:`mitwin.inverse.prior.RandomInfarct.to_dict`) is kept in the subject's ``parameters_json`` under
+``"random_infarcts"`` (:func:`subject_infarcts`); the header's ``scenarios_json`` is empty, since no slot has
+one infarct, and ``config_json`` records the generator (``"random_per_subject"``).
 
 Conduction variability (``speed_spread`` s > 0): every row but ``baseline`` is simulated with its own
 myocardial and fast-layer speed factors, each uniform in [1 - s, 1 + s] (:meth:`ConductionParams.scaled`,
 deterministic from (seed, subject)), since a patient's speeds are never exactly the defaults; the factors
 are kept in the subject's ``parameters_json`` under ``"conduction_scales"`` (one (myocardial, fast) pair
-per row). Its record (:meth:`mitwin.inverse.prior.RandomInfarct.to_dict`)
-is kept in the subject's ``parameters_json`` under ``"random_infarcts"`` (:func:`subject_infarcts`); the
-header's ``scenarios_json`` is empty, since no slot has one infarct, and ``config_json`` records the
-generator (``"random_per_subject"``).
+per row).
 """
 
 from __future__ import annotations
@@ -69,11 +69,13 @@ def random_set_header(n_random: int, *, seed: int = 0, tissue: str = "paper", ir
                       double: float = 0.1, n_healthy: int = 0, speed_spread: float = 0.0, n_cloud: int = 4096,
                       n_coarse: int = 1024, n_dense: int = 4096) -> Header:
     """The dataset header of a per-subject random set (module docstring)."""
-    for name, v, hi in (("n_random", n_random, None), ("n_healthy", n_healthy, MAX_HEALTHY)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (1 if name == "n_random" else 0) \
-                or (hi is not None and v > hi):
-            raise ValueError(f"{name}: expected an integer in [{1 if name == 'n_random' else 0}, {hi or 'inf'}], "
-                             f"got {v!r}")
+    def count(v: object) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    if not count(n_random) or n_random < 1:
+        raise ValueError(f"n_random: expected an integer >= 1, got {n_random!r}")
+    if not count(n_healthy) or not 0 <= n_healthy <= MAX_HEALTHY:
+        raise ValueError(f"n_healthy: expected an integer in [0, {MAX_HEALTHY}], got {n_healthy!r}")
     if not 0.0 <= float(speed_spread) <= MAX_SPREAD:
         raise ValueError(f"speed_spread: expected a value in [0, {MAX_SPREAD}], got {speed_spread!r}")
     gen = {"n_random": int(n_random), "seed": seed, "irregular": irregular, "double": double,
@@ -99,9 +101,12 @@ def n_healthy_rows(header: Header) -> int:
 def conduction_scales(n_rows: int, spread: float, seed: int, index: int) -> np.ndarray:
     """(n_rows, 2) myocardial and fast-layer speed factors of a subject's rows: row 0 (the reference) at
     (1, 1), the others uniform in [1 - spread, 1 + spread] (deterministic from seed and cohort index)."""
-    scales = np.random.default_rng([int(seed), int(index), 0xC0D]).uniform(1 - spread, 1 + spread, (n_rows, 2))
+    if spread <= 0:
+        return np.ones((n_rows, 2))
+    rng = np.random.default_rng([int(seed), int(index), 0xC0D])
+    scales = rng.uniform(1 - spread, 1 + spread, (n_rows, 2)).round(6)  # as recorded
     scales[0] = 1.0
-    return scales if spread > 0 else np.ones((n_rows, 2))
+    return scales
 
 
 def _simulate_rows(fwd: Any, factors: np.ndarray, labels: np.ndarray, scales: np.ndarray
@@ -166,7 +171,7 @@ def simulate_random_subject(path: str | Path, index: int, header: Header) -> Sub
     coarse, dense = surface_targets(heart, n_coarse=int(cfg["n_coarse"]), n_dense=int(cfg["n_dense"]), seed=seed)
     meta = {k: v for k, v in dict(heart.meta).items() if not str(k).endswith("_s")}
     meta.update(source=path.name, cohort_index=int(index), random_infarcts=[d.to_dict() for d in draws],
-                conduction_scales=scales.round(6).tolist())
+                conduction_scales=scales.tolist())
     return SubjectRecord(
         sid=path.stem, seed=seed, parameters_json=json.dumps(meta, sort_keys=True, default=str),
         points=heart.points, coords=heart.coords, aha=heart.aha,
