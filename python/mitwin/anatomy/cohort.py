@@ -99,14 +99,18 @@ WIDE_RANGES: dict[str, tuple[float, float]] = {
     "rv_y_ratio": (1.00, 1.25),
     "rv_z_ratio": (0.70, 0.95),
 }
-#: ``variety="shaped"``: the wide RV ranges, and two departures from the ellipsoids that real hearts show,
-#: applied to the mesh as smooth displacements before it is posed (:func:`shape_mesh`): a base turned by
-#: ``base_tilt_deg`` towards the short-axis direction ``base_tilt_dir_deg`` about the LV axis, the apex fixed
-#: (the valve planes are not perpendicular to the long axis), and a septum pushed into the RV (positive
-#: ``septal_bulge_mm``) or flattened towards the LV (negative) at its centre, fading to the RV junctions and
-#: the apex. These two ranges are ours, chosen to stay within normal adult shapes.
+#: ``variety="shaped"``: varied but normal hearts. The wide RV ranges held to the normal adult limits (RV basal
+#: diameter 25-41 mm and free wall at most 5 mm, Lang et al. 2015; beyond them the RV is dilated or
+#: hypertrophied, and a healthy-ECG test needs healthy hearts), and two departures from the ellipsoids that
+#: real hearts show, applied to the mesh as smooth displacements before it is posed (:func:`shape_mesh`): a
+#: base turned by ``base_tilt_deg`` towards the short-axis direction ``base_tilt_dir_deg`` about the LV axis,
+#: the apex fixed (the valve planes are not perpendicular to the long axis), and a septum pushed into the RV
+#: (positive ``septal_bulge_mm``) or flattened towards the LV (negative) at its centre, fading to the RV
+#: junctions and the apex. These two ranges are ours.
 SHAPED_RANGES: dict[str, tuple[float, float]] = {
     **WIDE_RANGES,
+    "rv_wall": (2.5, 5.0),
+    "rv_cavity_width": (25.0, 41.0),
     "base_tilt_deg": (0.0, 15.0),
     "base_tilt_dir_deg": (0.0, 360.0),
     "septal_bulge_mm": (-3.0, 3.0),
