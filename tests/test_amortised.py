@@ -254,13 +254,31 @@ def test_benchmark_with_deep_models(cohort, random_set, tmp_path):
                           net_run=str(net), vae_run=str(vae))
     records, _ = benchmark_heart(heart, 1, s)
     methods = {r["method"] for r in records}
-    assert methods == {"fit", "nearest", "template", "cobiveco_net", "vae"}
+    assert methods == {"fit", "nearest", "template", "cobiveco_net", "cobiveco_net_checked", "vae"}
     for r in records:
         if r["method"] in ("cobiveco_net", "vae"):
             assert r["seconds"] > 0 and np.isfinite(r["score"])
             if not r["healthy"]:
                 assert 0 <= r["scar_dice"] <= 1
     assert "| clean | cobiveco_net |" in summary_table(records) and "| vae |" in timing_table(records)
+
+
+def test_physics_check_of_an_amortised_answer(cohort):
+    """explains_better: an infarct's own QRS is explained by that infarct, not by the healthy heart; a healthy
+    QRS (distance 0 to itself) by no infarct."""
+    from mitwin.anatomy.heart import Heart
+    from mitwin.ep.forward import prepare
+    from mitwin.inverse.benchmark import explains_better
+    from mitwin.inverse.prior import DEFAULT_PRIOR
+    from mitwin.inverse.simulator import QRSSimulator
+
+    heart = Heart.load(cohort / "subject_001.vtu")
+    sim = QRSSimulator(prepare(heart), "paper")
+    labels = DEFAULT_PRIOR.labels(np.array([0.4, 0.3, 1.2, 0.3, 0.15]), *sim.coords)[0]
+    (sig, ln), (hs, hl) = sim.simulate(labels[None]), sim.simulate(np.zeros((1, heart.n_nodes), np.int8))
+    obs, healthy = sig[0, :, : ln[0]], hs[0, :, : hl[0]]
+    assert explains_better(sim, labels, obs, healthy)
+    assert not explains_better(sim, labels, healthy, healthy)
 
 
 def test_inputs_are_checked():
