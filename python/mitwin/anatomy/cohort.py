@@ -127,7 +127,7 @@ def _ranges(variety: str) -> dict[str, tuple[float, float]]:
 def sample_parameters(seed: int, index: int, variety: str = "standard") -> dict[str, float]:
     """Shape, pose and torso parameters of subject ``index`` (deterministic from ``seed``); ``variety="wide"``
     draws the right ventricle from :data:`WIDE_RANGES` (the same random numbers, wider ranges), ``"shaped"``
-    also the base tilt and septal bulge of :data:`SHAPED_RANGES` (drawn after the others)."""
+    from :data:`SHAPED_RANGES`, with the base tilt and septal bulge drawn after the others."""
     ranges = _ranges(variety)
     ss = np.random.SeedSequence(int(seed)).spawn(int(index) + 1)[int(index)]
     rng = np.random.default_rng(ss)
@@ -207,7 +207,7 @@ def shape_mesh(points: np.ndarray, tets: np.ndarray, p: dict[str, float]) -> np.
       junctions at ``Ry sin(junction_half_angle)``); the RV free wall and the other LV walls, 25 mm and more
       away, do not move.
 
-    Points missing a parameter are returned unchanged (standard and wide varieties).
+    Parameters without the three shape keys (the standard and wide varieties) leave the points unchanged.
 
     Raises
     ------
@@ -401,8 +401,8 @@ def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm
     resolution_mm : target tet edge length in mm (default 1.9: about 28k-37k nodes per subject;
         ``COARSE_RESOLUTION_MM`` = 5.0 gives a few thousand).
     progress : show a tqdm progress bar.
-    variety : "standard" (default), "wide" (wider right ventricles, :data:`WIDE_RANGES`) or "shaped" (also a
-        tilted base and a bulged or flattened septum, :data:`SHAPED_RANGES`).
+    variety : "standard" (default), "wide" (wider right ventricles, :data:`WIDE_RANGES`) or "shaped" (right
+        ventricles over the normal range, a tilted base and a bulged or flattened septum, :data:`SHAPED_RANGES`).
 
     Returns
     -------
