@@ -312,6 +312,15 @@ def test_cli_per_subject_random_set_and_train_net(cohort, tmp_path, capsys):
         recs = subject_infarcts(str(ds.subject("subject_002").attrs["parameters_json"]))
     assert [r.subject for r in recs] == [2, 2] and [r.seed for r in recs] == [5, 5]
     assert recs[0].params.tolist() != random_infarcts(1, seed=5, subject=0)[0].params.tolist()
+    # a later call adds a subject to the same file and keeps the others
+    assert main(["simulate", "--cohort", str(cohort), "--out", str(out), "--random", "2", "--random-per-subject",
+                 "--indices", "1", "--random-seed", "5"]) == 0
+    with open_dataset(out) as ds:
+        assert sorted(ds.subjects) == ["subject_000", "subject_001", "subject_002"]
+        assert subject_infarcts(str(ds.subject("subject_002").attrs["parameters_json"])) == recs
+    assert main(["simulate", "--cohort", str(cohort), "--out", str(out), "--random", "3", "--random-per-subject",
+                 "--indices", "1"]) != 0
+    assert "other settings" in capsys.readouterr().err
     assert main(["simulate", "--cohort", str(cohort), "--out", str(tmp_path / "y.h5"), "--indices", "0"]) != 0
     assert "--random-per-subject needs --random N" in capsys.readouterr().err
     assert main(["train-net", str(out), "--out", str(tmp_path / "net"), "--val", "subject_000", "--epochs", "1"]) == 0

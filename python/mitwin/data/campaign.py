@@ -44,7 +44,8 @@ from .store import Header, SubjectRecord, merge, open_dataset, read_header, vali
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CampaignSettings", "merge_parts", "parts_folder", "run_campaign", "simulate_subject", "subject_seed"]
+__all__ = ["CampaignSettings", "existing_subjects", "merge_parts", "parts_folder", "run_campaign",
+           "simulate_subject", "subject_seed"]
 
 #: Called in the calling process after each subject's part file is written (tests use it to
 #: interrupt a campaign half way).
@@ -206,7 +207,8 @@ def _part_done(part: Path, header: Header, sid: str) -> bool:
     return True
 
 
-def _existing_subjects(out: Path, header: Header) -> list[str]:
+def existing_subjects(out: Path, header: Header) -> list[str]:
+    """The subjects already in the dataset ``out`` (none if it does not exist); its header must be ``header``."""
     if not out.exists():
         return []
     try:
@@ -214,7 +216,7 @@ def _existing_subjects(out: Path, header: Header) -> list[str]:
     except DatasetError as exc:
         raise DatasetError(f"out: {out} exists and is not a dataset ({exc}); choose another path or delete it") from exc
     if old != header:
-        raise DatasetError(f"out: {out} holds a campaign with other settings (scenarios, speeds, method or "
+        raise DatasetError(f"out: {out} holds a dataset with other settings (scenarios, speeds, method or "
                            "mitwin version); choose another path or delete it")
     with open_dataset(out) as ds:
         return list(ds.subjects)
@@ -286,7 +288,7 @@ def run_campaign(cohort_dir: str | Path, out: str | Path, subjects: int | None =
         paths = paths[:subjects]
     out = Path(out)
     header = settings.header()
-    existing = set(_existing_subjects(out, header))
+    existing = set(existing_subjects(out, header))
     wanted = {p.stem: (i, p) for i, p in enumerate(paths)}
     parts_dir = parts_folder(out)
     for leftover in [out, *(parts_dir / f"{sid}.h5" for sid in wanted)]:

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..data.campaign import merge_parts, parts_folder
-from ..data.store import Header, SubjectRecord, open_dataset, read_header, write_part
+from ..data.campaign import existing_subjects, merge_parts, parts_folder
+from ..data.store import Header, SubjectRecord, read_header, write_part
 from ..ep.conduction_params import DEFAULT_PARAMS
 from ..ep.leads import ELECTRODES, LEADS
 from ..tissue import get_tissue
@@ -224,16 +224,15 @@ def write_random_set(cohort_dir: str | Path, out: str | Path, subjects: Sequence
     if not idx or bad or len(set(idx)) != len(idx):
         raise ValueError(f"subjects: expected distinct cohort indices in [0, {len(paths)}), got {list(subjects)}")
     out = Path(out)
-    if out.exists():
-        if read_header(out) != header:
-            raise ValueError(f"out: {out} holds a dataset with other settings; choose another path or delete it")
-        with open_dataset(out) as ds:
-            if {paths[i].stem for i in idx} <= set(ds.subjects):
-                return out
+    existing = set(existing_subjects(out, header))  # kept: a later call adds subjects to the same file
+    if {paths[i].stem for i in idx} <= existing:
+        return out
     parts_dir = parts_folder(out)
     parts: dict[str, Path] = {}
     for i in idx:
         sid = paths[i].stem
+        if sid in existing:
+            continue
         part = parts_dir / f"{sid}.h5"
         if not (part.exists() and read_header(part) == header):
             t0 = time.perf_counter()
@@ -243,7 +242,9 @@ def write_random_set(cohort_dir: str | Path, out: str | Path, subjects: Sequence
         parts[sid] = part
         if progress is not None:
             progress(sid)
-    return merge_parts(dict(parts), out, header, parts)
+    sources: dict[str, Path] = {sid: out for sid in existing}
+    sources.update(parts)
+    return merge_parts(sources, out, header, parts)
 
 
 def subject_infarcts(parameters_json: str) -> list[RandomInfarct]:
