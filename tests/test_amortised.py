@@ -263,6 +263,21 @@ def test_benchmark_with_deep_models(cohort, random_set, tmp_path):
     assert "| clean | cobiveco_net |" in summary_table(records) and "| vae |" in timing_table(records)
 
 
+def test_damaged_part_is_simulated_again(cohort, tmp_path):
+    """A resumed random set treats a damaged part file as unfinished, as the campaign does."""
+    from mitwin.data.campaign import parts_folder
+    from mitwin.data.store import open_dataset
+    from mitwin.inverse.training_set import write_random_set
+
+    out = tmp_path / "r.h5"
+    parts_folder(out).mkdir()
+    (parts_folder(out) / "subject_000.h5").write_bytes(b"not a dataset")
+    write_random_set(cohort, out, [0], 1, n_cloud=64, n_coarse=16, n_dense=64)
+    with open_dataset(out) as ds:
+        assert list(ds.subjects) == ["subject_000"]
+    assert not parts_folder(out).exists()
+
+
 def test_physics_check_of_an_amortised_answer(cohort):
     """explains_better: an infarct's own QRS is explained by that infarct, not by the healthy heart; a healthy
     QRS (distance 0 to itself) by no infarct."""

@@ -44,7 +44,7 @@ from .store import Header, SubjectRecord, merge, open_dataset, read_header, vali
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CampaignSettings", "existing_subjects", "merge_parts", "parts_folder", "run_campaign",
+__all__ = ["CampaignSettings", "existing_subjects", "merge_parts", "part_done", "parts_folder", "run_campaign",
            "simulate_subject", "subject_seed"]
 
 #: Called in the calling process after each subject's part file is written (tests use it to
@@ -193,7 +193,9 @@ def _simulate_remote(path: str, index: int, settings: CampaignSettings) -> tuple
     return simulate_subject(path, index, settings)
 
 
-def _part_done(part: Path, header: Header, sid: str) -> bool:
+def part_done(part: Path, header: Header, sid: str) -> bool:
+    """Whether the part file of subject ``sid`` is finished with ``header``'s settings (a missing, damaged or
+    differently made part is to be simulated again; the last two are logged)."""
     if not part.exists():
         return False
     try:
@@ -297,7 +299,7 @@ def run_campaign(cohort_dir: str | Path, out: str | Path, subjects: int | None =
         log.info("%s already holds these %d subjects; nothing to do", out, len(wanted))
         return out
     parts = {sid: parts_dir / f"{sid}.h5" for sid in wanted if sid not in existing}
-    todo = [sid for sid, part in parts.items() if not _part_done(part, header, sid)]
+    todo = [sid for sid, part in parts.items() if not part_done(part, header, sid)]
     log.info("%d subjects: %d in %s, %d finished parts, %d to simulate", len(wanted), len(existing & set(wanted)),
              out.name, len(parts) - len(todo), len(todo))
     if todo:

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..data.campaign import existing_subjects, merge_parts, parts_folder
-from ..data.store import Header, SubjectRecord, read_header, write_part
+from ..data.campaign import existing_subjects, merge_parts, part_done, parts_folder
+from ..data.store import Header, SubjectRecord, write_part
 from ..ep.conduction_params import DEFAULT_PARAMS
 from ..ep.leads import ELECTRODES, LEADS
 from ..tissue import get_tissue
@@ -234,7 +234,7 @@ def write_random_set(cohort_dir: str | Path, out: str | Path, subjects: Sequence
         if sid in existing:
             continue
         part = parts_dir / f"{sid}.h5"
-        if not (part.exists() and read_header(part) == header):
+        if not part_done(part, header, sid):
             t0 = time.perf_counter()
             write_part(part, header, simulate_random_subject(paths[i], i, header))
             log.info("%s: %d random infarcts, %d healthy rows in %.1f s", sid, n_random, 1 + n_healthy,
