@@ -127,7 +127,9 @@ def test_volumes_aha_and_pose_on_every_subject(built):
         lv_ml = cohort.cavity_volume_ml(h, "lv")
         assert 90.0 < lv_ml < 200.0
         assert lv_ml == pytest.approx(h.meta["lv_cavity_ml_analytic"], rel=0.03)
-        assert 40.0 < cohort.cavity_volume_ml(h, "rv") < 250.0
+        rv_ml = cohort.cavity_volume_ml(h, "rv")
+        assert 40.0 < rv_ml < 250.0
+        assert cohort.cavity_volumes_ml(h.meta["parameters"]) == pytest.approx((lv_ml, rv_ml), rel=0.05)
         counts = np.bincount(h.aha, minlength=18)
         assert np.all(counts[1:] > 0), counts
         nv = _lumped_volumes(h)
@@ -181,11 +183,15 @@ def test_shaped_variety_tilts_the_base_and_moves_the_septum():
     """The shaped variety: the wide draws plus three shape parameters; on a coarse mesh the basal nodes lie on
     a plane turned by the drawn tilt (least-squares normal against the LV axis), the mid-septum moves by the
     drawn bulge, the RV free wall and the apex stay, no tetrahedron is inverted; the subject is then a Heart."""
+    redrawn = 0
     for i in range(20):
         a, b = cohort.sample_parameters(0, i, "wide"), cohort.sample_parameters(0, i, "shaped")
-        assert all(a[k] == b[k] for k in a if cohort.WIDE_RANGES[k] == cohort.SHAPED_RANGES[k])
+        redrawn += not all(a[k] == b[k] for k in a if cohort.WIDE_RANGES[k] == cohort.SHAPED_RANGES[k])
         assert all(lo <= b[k] <= hi for k, (lo, hi) in cohort.SHAPED_RANGES.items())
         assert b["rv_wall"] <= 5.0 and 25.0 <= b["rv_cavity_width"] <= 41.0  # normal adult limits
+        lv, rv = cohort.cavity_volumes_ml(b)
+        assert 0.91 <= rv / lv <= 1.27  # normal RV/LV volume ratio (CMR)
+    assert 0 < redrawn < 10  # the ratio rejects some first draws, not most
     p = dict(cohort.sample_parameters(0, 3, "shaped"), base_tilt_deg=12.0, base_tilt_dir_deg=30.0,
              septal_bulge_mm=3.0)
     points, tets, _ = cohort._mesh_biv(p, 5.0)

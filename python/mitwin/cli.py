@@ -241,8 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=float, default=None,
                    help="target edge length in mm (default 1.9, about 30k nodes)")
     p.add_argument("--variety", choices=("standard", "wide", "shaped"), default="standard",
-                   help="shape ranges: standard, wide (wider right ventricles) or shaped (also a tilted base and a "
-                        "bulged or flattened septum)")
+                   help="shape ranges: standard, wide (wider right ventricles) or shaped (normal right ventricles "
+                        "in proportion to the LV, a tilted base and a bulged or flattened septum)")
     p.set_defaults(func=_cmd_cohort)
 
     p = sub.add_parser("mesh", help="tetrahedralise a closed labelled surface into a heart (.vtu)")

@@ -115,6 +115,12 @@ SHAPED_RANGES: dict[str, tuple[float, float]] = {
     "base_tilt_dir_deg": (0.0, 360.0),
     "septal_bulge_mm": (-3.0, 3.0),
 }
+#: ``variety="shaped"`` also holds the RV to the LV: the RV/LV end-diastolic cavity volume ratio lies in its normal
+#: range by CMR, 0.91-1.27 in 152 healthy controls (Altmayer et al. 2018, Sci Rep 8:7200, who grade RV dilation
+#: from 1.27 up). Each linear RV dimension can be normal while their combination is a dilated RV; a draw outside
+#: this range is drawn again (:func:`sample_parameters`).
+RV_LV_VOLUME_RATIO: tuple[float, float] = (0.91, 1.27)
+_MAX_DRAWS = 1000
 VARIETIES = ("standard", "wide", "shaped")
 
 
@@ -127,12 +133,36 @@ def _ranges(variety: str) -> dict[str, tuple[float, float]]:
 def sample_parameters(seed: int, index: int, variety: str = "standard") -> dict[str, float]:
     """Shape, pose and torso parameters of subject ``index`` (deterministic from ``seed``); ``variety="wide"``
     draws the right ventricle from :data:`WIDE_RANGES` (the same random numbers, wider ranges), ``"shaped"``
-    from :data:`SHAPED_RANGES`, with the base tilt and septal bulge drawn after the others."""
+    from :data:`SHAPED_RANGES`, with the base tilt and septal bulge drawn after the others, and draws again
+    (from the same generator) until the RV/LV cavity volume ratio is in :data:`RV_LV_VOLUME_RATIO`."""
     ranges = _ranges(variety)
     ss = np.random.SeedSequence(int(seed)).spawn(int(index) + 1)[int(index)]
     rng = np.random.default_rng(ss)
-    draw = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in ranges.items()}
-    return {k: round(v, 6) for k, v in draw.items()}
+    for _ in range(_MAX_DRAWS):
+        draw = {k: round(float(rng.uniform(lo, hi)), 6) for k, (lo, hi) in ranges.items()}
+        if variety != "shaped":
+            return draw
+        lv, rv = cavity_volumes_ml(draw)
+        if RV_LV_VOLUME_RATIO[0] <= rv / lv <= RV_LV_VOLUME_RATIO[1]:
+            return draw
+    raise RuntimeError(f"subject {index} of seed {seed}: no draw in {_MAX_DRAWS} has a normal RV/LV volume ratio")
+
+
+def cavity_volumes_ml(p: dict[str, float], grid_mm: float = 1.0) -> tuple[float, float]:
+    """LV and RV cavity volumes (mL) of the ellipsoids of parameters ``p``, before any shape change.
+
+    The LV cavity is the truncated ellipsoid (:func:`analytic_lv_cavity_ml`); the RV cavity, inside the RV
+    endocardial ellipsoid, outside the LV epicardial one and below the base, is counted on a ``grid_mm`` grid
+    (within 1 % of the meshed cavity at 1 mm).
+    """
+    e = _ellipsoids(p)
+    (o, r), (_, r_lv) = e["rv_in"], e["lv_out"]
+    lo, hi = o - r, o + r
+    hi[2] = min(hi[2], p["base_cut_z"])
+    x, y, z = np.meshgrid(*(np.arange(lo[k] + grid_mm / 2, hi[k], grid_mm) for k in range(3)), indexing="ij")
+    inside = ((((x - o[0]) / r[0]) ** 2 + ((y - o[1]) / r[1]) ** 2 + ((z - o[2]) / r[2]) ** 2 < 1.0)
+              & ((x / r_lv[0]) ** 2 + (y / r_lv[1]) ** 2 + (z / r_lv[2]) ** 2 > 1.0))
+    return analytic_lv_cavity_ml(p), float(inside.sum()) * grid_mm**3 / 1000.0
 
 
 def analytic_lv_cavity_ml(p: dict[str, float]) -> float:
@@ -402,7 +432,8 @@ def make_cohort(n: int, seed: int = 0, out: str | Path = "cohort", resolution_mm
         ``COARSE_RESOLUTION_MM`` = 5.0 gives a few thousand).
     progress : show a tqdm progress bar.
     variety : "standard" (default), "wide" (wider right ventricles, :data:`WIDE_RANGES`) or "shaped" (right
-        ventricles over the normal range, a tilted base and a bulged or flattened septum, :data:`SHAPED_RANGES`).
+        ventricles over the normal range and in proportion to the LV, :data:`RV_LV_VOLUME_RATIO`, a tilted base
+        and a bulged or flattened septum, :data:`SHAPED_RANGES`).
 
     Returns
     -------
