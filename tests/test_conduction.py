@@ -147,6 +147,20 @@ def _criteria(heart, conduction):
 
 
 @pytest.mark.slow
+def test_qrs_duration_matches_the_activation_time(cohorts):
+    """On a healthy simulated heart the QRS measured from the signal (mitwin.ep.delineation.qrs_duration) lasts
+    as long as activation (max AT - min AT), within 10 ms: the slow, late activation of the basal RV is part
+    of the QRS, not cut off as a low-slope tail."""
+    from mitwin.ep.forward import simulate
+
+    for name, hearts in cohorts.items():
+        for i, heart in enumerate(hearts):
+            sim = simulate(heart)
+            print(f"{name} subject {i}: QRS {sim.qrs_duration:.0f} ms, activation {sim.total_activation_time:.1f} ms")
+            assert abs(sim.qrs_duration - sim.total_activation_time) <= 10.0
+
+
+@pytest.mark.slow
 def test_healthy_ecg_on_the_cohort_in_several_poses(cohorts):
     """Default conduction, each subject in its own pose and in random anatomical poses (repose), against the
     normal ranges of mitwin.ep.criteria. CI (2 subjects x 3 poses of the cohort the defaults were chosen on):

@@ -374,6 +374,25 @@ def test_qrs_duration_on_a_synthetic_signal():
     assert batch.shape == (2,) and batch[0] == pytest.approx(duration) and np.isnan(batch[1])
 
 
+def test_qrs_duration_keeps_a_slow_terminal_deflection():
+    """A fast QRS (30-80 ms, three cycles) followed by a slow deflection at 15 % of each lead's amplitude
+    (80-130 ms): its slope stays under 5 % of the peak spatial velocity, but the leads are still away from
+    baseline, so the QRS ends where the slow part falls under 5 % of the largest distance from the final
+    level (sin = 1/3, at 124.6 ms), not at 80 ms."""
+    t = np.arange(200.0)
+    fast = (t >= 30) & (t <= 80)
+    slow = (t > 80) & (t <= 130)
+    shape = (np.where(fast, np.sin(6 * np.pi * (t - 30) / 50), 0.0)
+             + np.where(slow, 0.15 * np.sin(np.pi * (t - 80) / 50), 0.0))
+    signals = np.linspace(-1, 2, 8)[:, None] * shape[None]
+    velocity = np.abs(np.gradient(signals, axis=1)).sum(axis=0)
+    assert velocity[82:130].max() < 0.05 * velocity.max()  # the slope rule alone would stop at 80 ms
+    duration, on, off = qrs_duration(signals, 1.0, return_bounds=True)
+    expected = 80 + 50 * (1 - np.arcsin(1 / 3) / np.pi)
+    assert on == pytest.approx(30.0, abs=1.0) and off == pytest.approx(expected, abs=1.0)
+    assert duration == pytest.approx(expected - 30, abs=2.0)
+
+
 def test_qrs_duration_of_a_plane_wave_matches_the_activation_time():
     points, tets = box_mesh((20.0, 6.0, 6.0), 1.0)
     electrodes = _electrodes(points.mean(axis=0), radius=60.0)

@@ -37,7 +37,11 @@ def qrs_duration(
     Rule: the spatial velocity ``D(t) = sum over leads |dx/dt|`` (central differences, ``np.gradient``)
     is computed on the signal preceded by one sample of zeros (a simulated QRS starts from rest, so a
     potential already present at the first sample counts as a change there); the QRS onset is the first
-    sample with ``D >= fraction * max D`` and the offset the last one; the duration is
+    sample with ``D >= fraction * max D``. The offset is the last sample at which the signal is still
+    changing (``D >= fraction * max D``) or still away from the level it ends at (the J point's: rest for
+    a simulated QRS, the ST level for a measured one): ``A(t) = sum over leads |x(t) - x(end)|`` with
+    ``A >= fraction * max A``. Without the second condition a slow terminal deflection - late, slowly
+    activated tissue - ends the QRS while the leads are still far from the baseline. The duration is
     ``offset - onset``. Signals without any change give NaN.
 
     Parameters
@@ -75,13 +79,17 @@ def qrs_duration(
     off = np.full(x.shape[0], np.nan)
     if n >= 1:
         ext = np.concatenate([np.zeros(x.shape[:-1] + (1,)), x], axis=-1)
-        d = np.sum(np.abs(np.gradient(ext, dt, axis=-1)), axis=-2)[:, 1:]  # (K, T)
-        peak = d.max(axis=-1)
+        d = np.sum(np.abs(np.gradient(ext, dt, axis=-1)), axis=-2)[:, 1:]  # (K, T) spatial velocity
+        a = np.sum(np.abs(x - x[..., -1:]), axis=-2)  # (K, T) distance from the final level
+        peak, far = d.max(axis=-1), a.max(axis=-1)
         for k in range(x.shape[0]):
             if peak[k] > 0 and np.isfinite(peak[k]):
                 idx = np.flatnonzero(d[k] >= fraction * peak[k])
-                on[k], off[k] = t0 + idx[0] * dt, t0 + idx[-1] * dt
-                dur[k] = (idx[-1] - idx[0]) * dt
+                last = int(idx[-1])
+                if far[k] > 0:
+                    last = max(last, int(np.flatnonzero(a[k] >= fraction * far[k])[-1]))
+                on[k], off[k] = t0 + idx[0] * dt, t0 + last * dt
+                dur[k] = (last - idx[0]) * dt
     if single:
         one = (float(dur[0]), float(on[0]), float(off[0]))
         return one if return_bounds else one[0]
