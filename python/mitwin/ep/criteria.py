@@ -2,7 +2,8 @@
 
 :func:`check_ecg` measures, on any simulated or measured QRS with the leads I, II and V1..V6,
 
-* the **QRS duration** (ms), by :func:`mitwin.ep.ecg.qrs_duration` (spatial velocity, 5 % threshold);
+* the **QRS duration** (ms), by :func:`mitwin.ep.ecg.qrs_duration` (spatial velocity and distance from the
+  final level, 5 % thresholds);
 * the **frontal QRS axis** (degrees) from the net areas (integral over the QRS, mV ms) of I and
   aVF = II - I/2 (Goldberger's augmented lead, with Einthoven's law III = II - I). For a heart
   vector of frontal angle theta and magnitude E, Einthoven's triangle gives I = E cos(theta) and
@@ -191,8 +192,8 @@ def check_ecg(ecg: _Leads, *, window: tuple[float, float] | str | None = None) -
         QRS onset and offset in ms (the time axis of ``ecg``, i.e. including ``t0``); ``"signal"``:
         the whole signal is the QRS (a QRS already delineated, e.g. by
         :func:`mitwin.ep.extract.extract_qrs`; its duration is the signal's); None (default): the
-        bounds found by :func:`mitwin.ep.ecg.qrs_duration` (spatial velocity), as for a simulated QRS
-        that starts and ends at rest. Areas and amplitudes are taken in the window.
+        bounds found by :func:`mitwin.ep.ecg.qrs_duration` (spatial velocity and the return to the final
+        level), as for a simulated QRS that starts and ends at rest. Areas and amplitudes are taken in the window.
 
     Returns
     -------
