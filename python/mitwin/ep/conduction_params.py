@@ -11,7 +11,7 @@ The paper's system (:meth:`ConductionParams.paper`: Purkinje delays at 2.5 m/s f
 His point, dense 1.5 / sparse 1.0 m/s) starts the RV free-wall roots 22-24 ms after the first LV
 root and leaves the basal RV late; on the virtual cohort that gives right axis deviation and late
 positive forces in V1 (8 of 72 subject-poses normal by :func:`mitwin.ep.criteria.check_ecg` on a
-held-out default-resolution cohort, 60 of 72 with the defaults below; README, "Forward simulation").
+held-out default-resolution cohort, 62 of 72 with the defaults below; README, "Forward simulation").
 The defaults follow the isolated human heart instead:
 
 =============================  =========  ==================================================================
