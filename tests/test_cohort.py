@@ -180,7 +180,8 @@ def test_wide_variety():
 
 
 def test_shaped_variety_tilts_the_base_and_moves_the_septum():
-    """The shaped variety: the wide draws plus three shape parameters; on a coarse mesh the basal nodes lie on
+    """The shaped variety: draws within its ranges with a normal RV/LV cavity volume ratio (the first draw, as in the
+    wide variety, unless that ratio sends it back) plus three shape parameters; on a coarse mesh the basal nodes lie on
     a plane turned by the drawn tilt (least-squares normal against the LV axis), the mid-septum moves by the
     drawn bulge, the RV free wall and the apex stay, no tetrahedron is inverted; the subject is then a Heart."""
     redrawn = 0
