@@ -150,13 +150,18 @@ def _criteria(heart, conduction):
 def test_qrs_duration_matches_the_activation_time(cohorts):
     """On a healthy simulated heart the QRS measured from the signal (mitwin.ep.delineation.qrs_duration) lasts
     as long as activation (max AT - min AT), within 10 ms: the slow, late activation of the basal RV is part
-    of the QRS, not cut off as a low-slope tail."""
+    of the QRS, not cut off as a low-slope tail. Also printed: V1's R/S and the LV:RV free-wall mass ratio."""
+    from mitwin.anatomy.cohort import wall_masses_g
+    from mitwin.ep.criteria import check_ecg
     from mitwin.ep.forward import simulate
 
     for name, hearts in cohorts.items():
         for i, heart in enumerate(hearts):
             sim = simulate(heart)
-            print(f"{name} subject {i}: QRS {sim.qrs_duration:.0f} ms, activation {sim.total_activation_time:.1f} ms")
+            m = wall_masses_g(heart)
+            print(f"{name} subject {i}: QRS {sim.qrs_duration:.0f} ms, activation {sim.total_activation_time:.1f} ms, "
+                  f"V1 R/S {check_ecg(sim.qrs).rs_ratio['V1']:.2f}, "
+                  f"LV:RV free-wall mass {m['lv_free_wall'] / m['rv_free_wall']:.2f}")
             assert abs(sim.qrs_duration - sim.total_activation_time) <= 10.0
 
 
