@@ -26,12 +26,12 @@ ROUNDS = 1 if FULL else 3
 
 @pytest.fixture(scope="module")
 def biv():
-    from mitwin.anatomy import cohort
+    from mitwin.anatomy import biventricle, cohort
     from mitwin.anatomy.electrodes import pose_rotation
 
     p = cohort.sample_parameters(0, 0)
-    points, tets, _ = cohort._mesh_biv(p, RESOLUTION_MM)
-    faces = cohort.label_surfaces(points, tets, p)
+    points, tets, _ = biventricle.mesh_biventricle(p, RESOLUTION_MM)
+    faces = biventricle.label_surfaces(points, tets, p)
     points = points @ pose_rotation(p["azimuth_deg"], p["elevation_deg"], p["roll_deg"]).T
     surfaces = {k: np.unique(f) for k, f in faces.items()}
     return points, tets, surfaces

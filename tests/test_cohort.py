@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mitwin._validate import tet_signed_volumes
-from mitwin.anatomy import cohort
+from mitwin.anatomy import biventricle, cohort, measures
 from mitwin.anatomy.heart import Heart
 from mitwin.errors import DatasetError, MeshError
 
@@ -28,14 +28,14 @@ def test_parameters_are_deterministic_and_independent_of_n():
 def test_analytic_lv_volume_band():
     """LV end-diastolic cavity volume of the drawn shapes within 90-200 mL (normal adults by
     CMR, Kawel-Boehm et al. 2020), checked on 500 draws; the formula against quadrature."""
-    vols = np.array([cohort.analytic_lv_cavity_ml(cohort.sample_parameters(7, i)) for i in range(500)])
+    vols = np.array([biventricle.analytic_lv_cavity_ml(cohort.sample_parameters(7, i)) for i in range(500)])
     assert vols.min() > 90.0 and vols.max() < 200.0
     p = cohort.sample_parameters(7, 0)
     a, b, c, h = p["lv_endo_rx"], p["lv_endo_rx"] * p["lv_endo_y_ratio"], p["lv_endo_rz"], p["base_cut_z"]
     z = np.linspace(-c, h, 200001)
     area = np.pi * a * b * (1 - (z / c) ** 2)
     quad = float(np.sum(0.5 * (area[1:] + area[:-1]) * np.diff(z))) / 1000.0
-    assert cohort.analytic_lv_cavity_ml(p) == pytest.approx(quad, rel=1e-8)
+    assert biventricle.analytic_lv_cavity_ml(p) == pytest.approx(quad, rel=1e-8)
 
 
 def test_bad_arguments(tmp_path):
@@ -124,12 +124,12 @@ def test_volumes_aha_and_pose_on_every_subject(built):
     _, paths = built
     for p in paths:
         h = Heart.load(p)
-        lv_ml = cohort.cavity_volume_ml(h, "lv")
+        lv_ml = measures.cavity_volume_ml(h, "lv")
         assert 90.0 < lv_ml < 200.0
         assert lv_ml == pytest.approx(h.meta["lv_cavity_ml_analytic"], rel=0.03)
-        rv_ml = cohort.cavity_volume_ml(h, "rv")
+        rv_ml = measures.cavity_volume_ml(h, "rv")
         assert 40.0 < rv_ml < 250.0
-        assert cohort.cavity_volumes_ml(h.meta["parameters"]) == pytest.approx((lv_ml, rv_ml), rel=0.05)
+        assert biventricle.cavity_volumes_ml(h.meta["parameters"]) == pytest.approx((lv_ml, rv_ml), rel=0.05)
         counts = np.bincount(h.aha, minlength=18)
         assert np.all(counts[1:] > 0), counts
         nv = _lumped_volumes(h)
@@ -162,10 +162,10 @@ def test_wall_masses_against_the_ellipsoids(built):
     manifest = json.loads((out / "manifest.json").read_text())
     for path, entry in zip(paths, manifest["subjects"]):
         h = Heart.load(path)
-        m = cohort.wall_masses_g(h)
+        m = measures.wall_masses_g(h)
         total = np.abs(tet_signed_volumes(h.points, h.tets)).sum() / 1000.0 * 1.05
         assert sum(m.values()) == pytest.approx(total, rel=1e-9)
-        e = cohort._ellipsoids(h.meta["parameters"])
+        e = biventricle.ellipsoids(h.meta["parameters"])
         (o, r), step = e["rv_out"], 0.5
         hi = o + r
         hi[2] = h.meta["parameters"]["base_cut_z"]
@@ -198,7 +198,7 @@ def test_wide_variety():
             assert lo <= b[k] <= hi
             if cohort._RANGES[k] == (lo, hi):
                 assert a[k] == b[k]
-        e = cohort._ellipsoids(b)
+        e = biventricle.ellipsoids(b)
         assert all(np.all(np.isfinite(np.concatenate(v))) for v in e.values())
     widths = [cohort.sample_parameters(0, i, "wide")["rv_cavity_width"] for i in range(200)]
     assert min(widths) < 24.0 and max(widths) > 36.0  # beyond the standard range on both sides
@@ -217,14 +217,14 @@ def test_shaped_variety_tilts_the_base_and_moves_the_septum():
         redrawn += not all(a[k] == b[k] for k in a if cohort.WIDE_RANGES[k] == cohort.SHAPED_RANGES[k])
         assert all(lo <= b[k] <= hi for k, (lo, hi) in cohort.SHAPED_RANGES.items())
         assert b["rv_wall"] <= 5.0 and 25.0 <= b["rv_cavity_width"] <= 41.0  # normal adult limits
-        lv, rv = cohort.cavity_volumes_ml(b)
+        lv, rv = biventricle.cavity_volumes_ml(b)
         assert 0.91 <= rv / lv <= 1.27  # normal RV/LV volume ratio (CMR)
     assert 0 < redrawn < 10  # the ratio rejects some first draws, not most
     p = dict(cohort.sample_parameters(0, 3, "shaped"), base_tilt_deg=12.0, base_tilt_dir_deg=30.0,
              septal_bulge_mm=3.0)
-    points, tets, _ = cohort._mesh_biv(p, 5.0)
-    surfaces = cohort.label_surfaces(points, tets, p)
-    shaped = cohort.shape_mesh(points, tets, p)
+    points, tets, _ = biventricle.mesh_biventricle(p, 5.0)
+    surfaces = biventricle.label_surfaces(points, tets, p)
+    shaped = biventricle.shape_mesh(points, tets, p)
     base = np.unique(surfaces["base"])
     q = shaped[base] - shaped[base].mean(axis=0)
     normal = np.linalg.svd(q)[2][-1]
@@ -233,7 +233,7 @@ def test_shaped_variety_tilts_the_base_and_moves_the_septum():
     move = np.linalg.norm(shaped - points, axis=1)
     apex = np.argmin(points[:, 2])
     assert move[apex] < 1e-9
-    e = cohort._ellipsoids(p)
+    e = biventricle.ellipsoids(p)
     lv_in, lv_out = e["lv_in"][1], e["lv_out"][1]
     x_mid = 0.5 * (lv_in[0] + lv_out[0])
     mid = np.argmin(np.linalg.norm(points - [x_mid, 0.0, p["base_cut_z"]], axis=1))
@@ -241,11 +241,11 @@ def test_shaped_variety_tilts_the_base_and_moves_the_septum():
     rv_free = np.unique(surfaces["epi"])[points[np.unique(surfaces["epi"]), 0] > lv_out[0] + 20.0]
     assert np.abs(shaped[rv_free, 0] - points[rv_free, 0]).max() < 0.05
     assert np.all(tet_signed_volumes(shaped, tets) * tet_signed_volumes(points, tets) > 0)
-    assert np.array_equal(cohort.shape_mesh(points, tets, cohort.sample_parameters(0, 3)), points)
+    assert np.array_equal(biventricle.shape_mesh(points, tets, cohort.sample_parameters(0, 3)), points)
     heart = cohort.make_subject(0, 3, 5.0, "shaped")
     assert heart.meta["variety"] == "shaped" and np.all(np.isfinite(heart.ab))
     with pytest.raises(MeshError, match="invert"):
-        cohort.shape_mesh(points, tets, dict(p, septal_bulge_mm=40.0))
+        biventricle.shape_mesh(points, tets, dict(p, septal_bulge_mm=40.0))
 
 
 def test_random_poses_in_range_and_deterministic():

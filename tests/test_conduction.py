@@ -151,7 +151,7 @@ def test_qrs_duration_matches_the_activation_time(cohorts):
     """On a healthy simulated heart the QRS measured from the signal (mitwin.ep.delineation.qrs_duration) lasts
     as long as activation (max AT - min AT), within 10 ms: the slow, late activation of the basal RV is part
     of the QRS, not cut off as a low-slope tail. Also printed: V1's R/S and the LV:RV free-wall mass ratio."""
-    from mitwin.anatomy.cohort import wall_masses_g
+    from mitwin.anatomy.measures import wall_masses_g
     from mitwin.ep.criteria import check_ecg
     from mitwin.ep.forward import simulate
 
